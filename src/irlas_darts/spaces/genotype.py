@@ -14,6 +14,10 @@ from typing import Any
 Edge = tuple[int, int, str]  # (source node, destination node, op name)
 
 
+class GenotypeError(ValueError):
+    """A genotype that cannot be read or does not fit its space; the message says what was expected."""
+
+
 @dataclass(frozen=True)
 class Genotype:
     """A DARTS-space genotype, field for field the original code's namedtuple.
@@ -36,11 +40,11 @@ class Genotype:
             pairs = tuple((str(op), int(i)) for op, i in getattr(self, name))
             object.__setattr__(self, name, pairs)
             if len(pairs) % 2:
-                raise ValueError(f"Genotype.{name}: expected two (op, input) pairs per node, got {len(pairs)} pairs")
+                raise GenotypeError(f"Genotype.{name}: expected two (op, input) pairs per node, got {len(pairs)} pairs")
             for k, (_, src) in enumerate(pairs):
                 node = self.n_inputs + k // 2
                 if not 0 <= src < node:
-                    raise ValueError(f"Genotype.{name}: node {node} cannot take input {src}")
+                    raise GenotypeError(f"Genotype.{name}: node {node} cannot take input {src}")
         for name in ("normal_concat", "reduce_concat"):
             object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
 
@@ -83,13 +87,13 @@ class Genotype:
         text = text.strip()
         match = re.fullmatch(r"Genotype\((.*)\)", text, flags=re.S)
         if not match:
-            raise ValueError("not a DARTS genotype: expected text of the form 'Genotype(normal=[...], ...)'")
+            raise GenotypeError("not a DARTS genotype: expected text of the form 'Genotype(normal=[...], ...)'")
         call = ast.parse(f"f({match.group(1)})", mode="eval").body
         assert isinstance(call, ast.Call)
         fields = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
         missing = {"normal", "normal_concat", "reduce", "reduce_concat"} - fields.keys()
         if missing or call.args:
-            raise ValueError(f"DARTS genotype text lacks fields {sorted(missing)}")
+            raise GenotypeError(f"DARTS genotype text lacks fields {sorted(missing)}")
         return cls.from_json(fields)
 
     def __str__(self) -> str:
@@ -111,7 +115,7 @@ class NB201Genotype:
         object.__setattr__(self, "nodes", nodes)
         for j, node in enumerate(nodes, start=1):
             if sorted(i for _, i in node) != list(range(j)):
-                raise ValueError(f"NB201 node {j} must have exactly one edge from each of nodes 0..{j - 1}")
+                raise GenotypeError(f"NB201 node {j} must have exactly one edge from each of nodes 0..{j - 1}")
 
     def edges(self, cell: str = "cell") -> list[Edge]:
         return [(src, j, op) for j, node in enumerate(self.nodes, start=1) for op, src in node]
@@ -126,7 +130,7 @@ class NB201Genotype:
     def from_arch_str(cls, arch: str) -> "NB201Genotype":
         arch = arch.strip()
         if not re.fullmatch(r"(\|[^|+]+~\d+)+\|(\+(\|[^|+]+~\d+)+\|)*", arch):
-            raise ValueError(f"not a NAS-Bench-201 arch string: {arch!r} (expected '|op~0|+|op~0|op~1|+...')")
+            raise GenotypeError(f"not a NAS-Bench-201 arch string: {arch!r} (expected '|op~0|+|op~0|op~1|+...')")
         nodes = []
         for part in arch.split("+"):
             pairs = []
@@ -165,7 +169,7 @@ def genotype_from_json(data: dict[str, Any]) -> AnyGenotype:
         return Genotype.from_json(data)
     if space == "nb201":
         return NB201Genotype.from_json(data)
-    raise ValueError(f"genotype JSON: unknown space {space!r} (expected 'darts' or 'nb201')")
+    raise GenotypeError(f"genotype JSON: unknown space {space!r} (expected 'darts' or 'nb201')")
 
 
 def genotype_from_text(text: str) -> AnyGenotype:

@@ -1,0 +1,56 @@
+"""One supernet edge: the softmax-weighted sum of every candidate op (DARTS eq. 2).
+
+``none`` is never built or run: its term is zero, and the other ops already give the output its shape. The conv ops
+all begin with a ReLU of the same input, so the edge computes ``relu(x)`` once (or takes it from the cell, which
+shares it across all edges leaving a node) and feeds it to them; the result is the same as running each op alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..ops import create_op, starts_with_relu
+from ..spaces import SearchSpace, create_space
+
+
+def _space(space: SearchSpace | str) -> SearchSpace:
+    return create_space(space) if isinstance(space, str) else space
+
+
+class MixedOp(nn.Module):
+    def __init__(self, space: SearchSpace | str, C: int, stride: int, affine: bool = False) -> None:
+        super().__init__()
+        space = _space(space)
+        self.n_ops = len(space.ops)
+        self.ops = nn.ModuleList()
+        self.columns: list[int] = []  # weight column of each built op
+        for col, name in enumerate(space.ops):
+            if name == "none":
+                continue
+            op = create_op(space.name, name, C, stride, affine)
+            if space.name == "darts" and name in space.pool_ops:
+                # DARTS' search model normalises pool outputs so their scale matches the BN-ended conv ops.
+                op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+            self.ops.append(op)
+            self.columns.append(col)
+        if not self.ops:
+            raise ValueError(f"space {space.name!r} has no op besides none; a MixedOp needs at least one")
+        self.relu_first = [starts_with_relu(op) for op in self.ops]
+        self.needs_relu = any(self.relu_first)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
+        """``sum_o weights[o] * op_o(x)`` over the non-``none`` ops; ``activated``: ``relu(x)`` if the caller has it."""
+        if weights.shape != (self.n_ops,):
+            raise ValueError(f"MixedOp weights have shape {tuple(weights.shape)}; expected ({self.n_ops},)")
+        if activated is None and self.needs_relu:
+            activated = F.relu(x)
+        terms = (
+            weights[col] * (op.forward_activated(activated) if relu_first else op(x))
+            for op, col, relu_first in zip(self.ops, self.columns, self.relu_first)
+        )
+        out = next(terms)
+        for term in terms:
+            out = out + term
+        return out
