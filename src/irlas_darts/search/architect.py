@@ -1,0 +1,235 @@
+"""The architecture step of the bilevel search: first order or unrolled second order (DARTS eq. 7).
+
+The network is never copied: every extra forward pass goes through ``torch.func.functional_call`` with a dict of
+(unrolled or perturbed) weights and a private clone of the buffers, so the network's weights, their ``.grad`` and
+its BatchNorm running statistics are exactly as the weight step left them. Gradients are taken with
+``torch.autograd.grad``, which never accumulates into any ``.grad``. Nothing here synchronises with the host.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from .architecture import Architecture
+
+Penalty = Callable[[dict[str, Tensor]], Tensor]
+
+ORDERS = ("first", "second")
+HVPS = ("exact", "finite_difference")
+
+
+def _grad(outputs: Tensor | Sequence[Tensor], inputs: Sequence[Tensor], **kw) -> list[Tensor]:
+    """``autograd.grad`` with zeros (not ``None``) for inputs the outputs do not reach."""
+    return list(torch.autograd.grad(outputs, list(inputs), materialize_grads=True, **kw))
+
+
+class Architect:
+    """Updates the architecture parameters on a validation batch, with its own Adam optimizer."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        arch: Architecture,
+        w_optimizer: torch.optim.Optimizer | None,
+        *,
+        order: str = "first",
+        hvp: str = "exact",
+        lr: float = 3e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        weight_decay: float = 1e-3,
+        criterion: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    ) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"architect.order={order!r} is unknown; use one of {ORDERS}")
+        if hvp not in HVPS:
+            raise ValueError(f"architect.hvp={hvp!r} is unknown; use one of {HVPS}")
+        self.net = net
+        self.arch = arch
+        self.w_optimizer = w_optimizer
+        self.order = order
+        self.hvp = hvp
+        self.criterion = criterion
+        self.optimizer = torch.optim.Adam(arch.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+        self._cells = list(arch.alphas.keys())
+        # The weights the weight step will move: trainable parameters the weight optimizer owns. Any other
+        # parameter stays where it is in the unrolled model too.
+        self._names: list[str] = []
+        self._params: list[nn.Parameter] = []
+        self._groups: list[dict] = []
+        if order == "second":
+            if w_optimizer is None:
+                raise ValueError("architect.order='second' needs the weight optimizer; pass w_optimizer")
+            group_of = {id(p): g for g in w_optimizer.param_groups for p in g["params"]}
+            for name, p in net.named_parameters():
+                g = group_of.get(id(p))
+                if g is not None and p.requires_grad:
+                    if "momentum" not in g or "weight_decay" not in g:
+                        raise ValueError(
+                            f"architect.order='second' unrolls an SGD step; got {type(w_optimizer).__name__} as "
+                            "weight optimizer, use torch.optim.SGD or order='first'"
+                        )
+                    self._names.append(name)
+                    self._params.append(p)
+                    self._groups.append(g)
+            if not self._params:
+                raise ValueError("architect.order='second': the weight optimizer owns none of the network's weights")
+
+    # -- public API ---------------------------------------------------------------------------------------------
+
+    def step(
+        self,
+        x_train: Tensor | None,
+        y_train: Tensor | None,
+        x_val: Tensor,
+        y_val: Tensor,
+        lr_w: float,
+        penalty: Penalty | None = None,
+    ) -> dict[str, Tensor]:
+        """One Adam update of the alphas; returns detached 0-dim ``val_loss``, ``penalty``, ``arch_loss``."""
+        grads, stats = self.alpha_gradient(x_train, y_train, x_val, y_val, lr_w, penalty)
+        for cell, g in grads.items():
+            self.arch.alphas[cell].grad = g  # replaces whatever the weight step may have left there
+        self.optimizer.step()
+        return stats
+
+    def alpha_gradient(
+        self,
+        x_train: Tensor | None,
+        y_train: Tensor | None,
+        x_val: Tensor,
+        y_val: Tensor,
+        lr_w: float,
+        penalty: Penalty | None = None,
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The gradient ``step`` applies, per cell type, and the same loss statistics; changes nothing."""
+        buffers = self._cloned_buffers()
+        alphas = [self.arch.alphas[c] for c in self._cells]
+        if self.order == "first":
+            val_loss = self._loss(buffers, {}, x_val, y_val)
+            pen = self._penalty(penalty, val_loss)
+            grads = _grad(val_loss + pen, alphas)
+        else:
+            if x_train is None or y_train is None:
+                raise ValueError("architect.order='second' needs the training batch; pass x_train and y_train")
+            grads, val_loss, pen = self._second_order(buffers, x_train, y_train, x_val, y_val, lr_w, penalty)
+        stats = {"val_loss": val_loss.detach(), "penalty": pen.detach(), "arch_loss": (val_loss + pen).detach()}
+        return dict(zip(self._cells, grads)), stats
+
+    def unrolled_weights(self, x_train: Tensor, y_train: Tensor, lr_w: float) -> dict[str, Tensor]:
+        """``w'``: the weights one step of the weight optimizer would reach from the training batch (detached)."""
+        self._require_second("unrolled_weights")
+        train_loss = self._loss(self._cloned_buffers(), {}, x_train, y_train)
+        g = _grad(train_loss, self._params)
+        return dict(zip(self._names, self._unroll(g, lr_w)))
+
+    def mixed_hvp(self, x_train: Tensor, y_train: Tensor, vector: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``grad_alpha (grad_w L_train(w, alpha) . v)`` by the configured method; ``vector`` maps weight names."""
+        self._require_second("mixed_hvp")
+        v = [vector[n] for n in self._names]
+        buffers = self._cloned_buffers()
+        alphas = [self.arch.alphas[c] for c in self._cells]
+        if self.hvp == "exact":
+            train_loss = self._loss(buffers, {}, x_train, y_train)
+            g = _grad(train_loss, self._params, create_graph=True)
+            out = self._exact_hvp(g, v, alphas)
+        else:
+            out = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
+        return dict(zip(self._cells, out))
+
+    def state_dict(self) -> dict:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _require_second(self, what: str) -> None:
+        if self.order != "second":
+            raise ValueError(f"Architect.{what} unrolls the weight step; build the Architect with order='second'")
+
+    def _cloned_buffers(self) -> dict[str, Tensor]:
+        # Train-mode BatchNorm normalises with batch statistics, so updating a private copy of the running
+        # statistics does not change any output; the network's own copy stays untouched.
+        return {name: b.clone() for name, b in self.net.named_buffers()}
+
+    def _loss(self, buffers: dict[str, Tensor], weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """Loss of the network with ``weights`` substituted (others as they are) and fresh probs from the alphas."""
+        out = functional_call(self.net, {**buffers, **weights}, (x, self.arch.probs()))
+        return self.criterion(out, y)
+
+    def _penalty(self, penalty: Penalty | None, like: Tensor) -> Tensor:
+        if penalty is None:
+            return like.new_zeros(())
+        return penalty(self.arch.as_dict())
+
+    def _unroll(self, g: list[Tensor], lr_w: float) -> list[Tensor]:
+        """``w - xi * d`` with d the direction ``torch.optim.SGD`` would step along (DARTS' unrolled model)."""
+        state = self.w_optimizer.state
+        out = []
+        with torch.no_grad():
+            for p, gi, group in zip(self._params, g, self._groups):
+                d = -gi if group.get("maximize", False) else gi
+                if group["weight_decay"] != 0:
+                    d = d + group["weight_decay"] * p
+                momentum = group["momentum"]
+                if momentum != 0:
+                    buf = state.get(p, {}).get("momentum_buffer")
+                    # An absent buffer is zero in DARTS; SGD's first step (buffer := d) agrees with that.
+                    step = d if buf is None else momentum * buf + (1 - group.get("dampening", 0)) * d
+                    d = d + momentum * step if group.get("nesterov", False) else step
+                out.append(p - lr_w * d)
+        return out
+
+    def _second_order(
+        self,
+        buffers: dict[str, Tensor],
+        x_train: Tensor,
+        y_train: Tensor,
+        x_val: Tensor,
+        y_val: Tensor,
+        lr_w: float,
+        penalty: Penalty | None,
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
+        alphas = [self.arch.alphas[c] for c in self._cells]
+        exact = self.hvp == "exact"
+        train_loss = self._loss(buffers, {}, x_train, y_train)
+        # For the exact product the graph of grad_w L_train is kept and reused instead of re-running the forward.
+        g = _grad(train_loss, self._params, create_graph=exact)
+        unrolled = [w.requires_grad_(True) for w in self._unroll([gi.detach() for gi in g], lr_w)]
+        val_loss = self._loss(buffers, dict(zip(self._names, unrolled)), x_val, y_val)
+        pen = self._penalty(penalty, val_loss)  # evaluated at alpha; it does not depend on the weights
+        n = len(unrolled)
+        both = _grad(val_loss + pen, unrolled + alphas)
+        v, d_alpha = both[:n], both[n:]
+        if exact:
+            hv = self._exact_hvp(g, v, alphas)
+        else:
+            del g
+            hv = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
+        return [da - lr_w * h for da, h in zip(d_alpha, hv)], val_loss, pen
+
+    def _exact_hvp(self, g: list[Tensor], v: list[Tensor], alphas: list[Tensor]) -> list[Tensor]:
+        pairs = [(gi, vi) for gi, vi in zip(g, v) if gi.requires_grad]
+        if not pairs:
+            return [torch.zeros_like(a) for a in alphas]
+        outs, cots = zip(*pairs)
+        return _grad(list(outs), alphas, grad_outputs=list(cots))
+
+    def _finite_difference_hvp(
+        self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+    ) -> list[Tensor]:
+        """Central difference of grad_alpha L_train along v, with DARTS' step ``r = 0.01 / ||v||``."""
+        with torch.no_grad():
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(vi) for vi in v]))
+            r = 0.01 / norm.clamp_min(1e-12)  # v = 0 gives a zero product rather than NaN
+            plus = {n: p + r * vi for n, p, vi in zip(self._names, self._params, v)}
+            minus = {n: p - r * vi for n, p, vi in zip(self._names, self._params, v)}
+        g_plus = _grad(self._loss(buffers, plus, x, y), alphas)
+        g_minus = _grad(self._loss(buffers, minus, x, y), alphas)
+        return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
