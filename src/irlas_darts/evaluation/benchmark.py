@@ -1,0 +1,155 @@
+"""NAS-Bench-201 lookup: the benchmark accuracy of a searched cell, read from a table the user points to.
+
+The table is a CSV file or a pickled pandas DataFrame with one row per architecture (or several, e.g. one per seed:
+their values are averaged). Architecture strings are compared in normalized form, so spacing does not matter.
+Pickles can run code when loaded: only point this at tables you trust.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..spaces import GenotypeError, NB201Genotype
+
+ARCH_COLUMNS = ("arch_str", "cellstr", "arch")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pd", ".pkl.gz", ".pkl.bz2", ".pkl.xz", ".pkl.zip")
+
+
+class BenchmarkError(ValueError):
+    """A benchmark table that cannot be read or lacks what was asked; the message names the file."""
+
+
+def normalize_arch(arch: str | NB201Genotype) -> str:
+    """The canonical arch string (raises ``GenotypeError`` for text that is not one)."""
+    genotype = arch if isinstance(arch, NB201Genotype) else NB201Genotype.from_arch_str(str(arch))
+    return genotype.to_arch_str()
+
+
+@dataclass
+class BenchmarkTable:
+    """Accuracy columns per normalized arch string, averaged over the rows of each arch."""
+
+    path: Path
+    arch_column: str
+    accuracy_columns: list[str]
+    rows: dict[str, dict[str, float]] = field(repr=False)
+    counts: dict[str, int] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def lookup(self, arch: str | NB201Genotype) -> dict[str, float]:
+        try:
+            key = normalize_arch(arch)
+        except GenotypeError as exc:
+            raise BenchmarkError(f"{self.path}: cannot look up {arch!r}: {exc}") from None
+        if key not in self.rows:
+            raise BenchmarkError(f"{self.path}: arch {key} not found in column {self.arch_column!r} "
+                                 f"({len(self.rows)} archs); check the table is NAS-Bench-201 for this space")
+        return dict(self.rows[key])
+
+
+def _is_pickle(path: Path) -> bool:
+    if path.name.lower().endswith(PICKLE_SUFFIXES):
+        return True
+    with path.open("rb") as fh:
+        return fh.read(1) == b"\x80"  # pickle protocol >= 2 opcode
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, object]]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        records = list(reader)
+        return list(reader.fieldnames or []), records
+
+
+def _read_pickle(path: Path) -> tuple[list[str], list[dict[str, object]]]:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise BenchmarkError(f"{path}: reading a pickled table needs pandas (pip install pandas) or save it as CSV") \
+            from None
+    try:
+        frame = pd.read_pickle(path)
+    except Exception as exc:  # unpickling can fail in many ways; all mean "not a readable table"
+        raise BenchmarkError(f"{path}: cannot unpickle the table ({type(exc).__name__}: {exc})") from None
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if not isinstance(frame, pd.DataFrame):
+        raise BenchmarkError(f"{path}: pickle holds a {type(frame).__name__}, expected a pandas DataFrame")
+    if frame.index.name in ARCH_COLUMNS or any(n in ARCH_COLUMNS for n in (frame.index.names or []) if n):
+        frame = frame.reset_index()
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    return columns, frame.to_dict("records")
+
+
+def _to_float(value: object, path: Path, column: str, arch: str) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BenchmarkError(f"{path}: column {column!r} holds {value!r} for {arch}, not a number") from None
+
+
+def load_table(
+    path: str | os.PathLike[str],
+    arch_column: str | None = None,
+    accuracy_columns: list[str] | tuple[str, ...] | None = None,
+) -> BenchmarkTable:
+    """Read a CSV or pandas-pickle benchmark table.
+
+    ``arch_column`` defaults to the first of ``arch_str``, ``cellstr``, ``arch`` present; ``accuracy_columns`` to
+    every column whose name contains ``acc``. Rows whose arch cell is not an arch string are skipped.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise BenchmarkError(f"{path}: no such benchmark table; pass the path of a CSV or pandas pickle file")
+    try:
+        columns, records = _read_pickle(path) if _is_pickle(path) else _read_csv(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BenchmarkError(f"{path}: cannot read the table ({exc})") from None
+    if arch_column is None:
+        arch_column = next((c for c in ARCH_COLUMNS if c in columns), None)
+        if arch_column is None:
+            raise BenchmarkError(f"{path}: no arch column among {columns}; name one of {list(ARCH_COLUMNS)} "
+                                 "or pass arch_column")
+    elif arch_column not in columns:
+        raise BenchmarkError(f"{path}: arch_column {arch_column!r} is not a column; columns are {columns}")
+    if accuracy_columns is None:
+        accuracy_columns = [c for c in columns if "acc" in c.lower() and c != arch_column]
+        if not accuracy_columns:
+            raise BenchmarkError(f"{path}: no column name contains 'acc' in {columns}; pass accuracy_columns")
+    missing = [c for c in accuracy_columns if c not in columns]
+    if missing:
+        raise BenchmarkError(f"{path}: accuracy column(s) {missing} not in the table; columns are {columns}")
+
+    sums: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for record in records:
+        try:
+            key = normalize_arch(str(record[arch_column]))
+        except GenotypeError:
+            continue
+        values = {c: _to_float(record[c], path, c, key) for c in accuracy_columns}
+        acc = sums.setdefault(key, dict.fromkeys(accuracy_columns, 0.0))
+        for c, v in values.items():
+            acc[c] += v
+        counts[key] = counts.get(key, 0) + 1
+    rows = {k: {c: v / counts[k] for c, v in acc.items()} for k, acc in sums.items()}
+    return BenchmarkTable(path, arch_column, list(accuracy_columns), rows, counts)
+
+
+def lookup_arch(
+    path: str | os.PathLike[str],
+    arch_str: str | NB201Genotype,
+    arch_column: str | None = None,
+    accuracy_columns: list[str] | tuple[str, ...] | None = None,
+) -> dict[str, float]:
+    """``{accuracy column: value}`` of one architecture in the table at ``path``."""
+    return load_table(path, arch_column, accuracy_columns).lookup(arch_str)
