@@ -1,0 +1,45 @@
+# irlas_darts — the two commands that matter: `make search` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install search test test-fast compare report bench irl-vs-plain clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,launchers]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install the package with its test and launcher extras
+
+search: $(STAMP)  ## search a cell on the bundled digits dataset (DARTS space, IRL prior); ARGS="key=value ..."
+	$(BIN)/irlas-search $(ARGS)
+
+test: $(STAMP)  ## run the whole test suite (slow end-to-end tests included)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: $(STAMP)  ## the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+compare: $(STAMP)  ## the stored comparison sweep: regularizer=none,imitation,irl x seed=0,1,2 (+ eval), then the report
+	$(BIN)/irlas-search experiment=compare $(ARGS)
+
+report: $(STAMP)  ## write report.md and plots for a sweep: make report SWEEP=multirun/...
+	$(BIN)/irlas-report $(SWEEP)
+
+bench: $(STAMP)  ## search step time and memory: first vs second order (experiments/bench_search.py)
+	$(BIN)/python experiments/bench_search.py $(ARGS)
+
+irl-vs-plain: $(STAMP)  ## plain vs IRL on digits, NAS-Bench-201 space, seeds 0-2 (experiments/irl_vs_plain.py)
+	$(BIN)/python experiments/irl_vs_plain.py $(ARGS)
+
+clean:  ## remove run outputs (keeps .venv)
+	rm -rf outputs multirun .pytest_cache

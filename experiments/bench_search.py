@@ -1,0 +1,138 @@
+"""Search step time and peak memory: first order, second order (exact / finite-difference HVP), with and without the
+IRL regularizer, on the DARTS supernet (16 channels, 8 cells, 32x32 inputs) at batch 16 and 64.
+
+Each configuration runs in its own subprocess so that its peak memory is its own (CPU: peak RSS growth over the
+process after model build; CUDA: torch.cuda.max_memory_allocated). Times are medians over the measured steps; the
+ratios are what to read: absolute times on shared machines are noisy.
+
+    python experiments/bench_search.py                 # full table (a few minutes on 2 CPU cores)
+    python experiments/bench_search.py --batch 16 --steps 3 --modes first,irl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+MODES = {
+    "first": dict(order="first", hvp="exact", regularizer="none"),
+    "second_exact": dict(order="second", hvp="exact", regularizer="none"),
+    "second_fd": dict(order="second", hvp="finite_difference", regularizer="none"),
+    "first+irl": dict(order="first", hvp="exact", regularizer="irl"),
+}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, threads: int | None, queue) -> None:
+    import torch
+
+    from irlas_darts.regularizers import create_regularizer
+    from irlas_darts.search.architecture import Architecture
+    from irlas_darts.search.loop import SearchData, Searcher, SearchSettings
+    from irlas_darts.search.supernet import create_supernet
+    from irlas_darts.spaces import create_space
+    from irlas_darts.topology import expert_cells
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    spec = MODES[mode]
+    dev = torch.device(device)
+    space = create_space("darts")
+    net = create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8).to(dev)
+    arch = Architecture(space, generator=torch.Generator().manual_seed(0)).to(dev)
+    expert = expert_cells(space, _expert_texts())
+    reg = create_regularizer(spec["regularizer"], space, expert=expert, lam=0.1, tau=0.3)
+    x = torch.randn(4 * batch, 3, 32, 32, device=dev)
+    y = torch.randint(0, 10, (4 * batch,), device=dev)
+    data = SearchData(x[: 2 * batch], y[: 2 * batch], x[2 * batch :], y[2 * batch :])
+    settings = SearchSettings(epochs=1, batch_size=batch, order=spec["order"], hvp=spec["hvp"])
+    searcher = Searcher(space, net, arch, data, settings, reg, seed=0)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = _rss_mb()
+    times = []
+    for i in range(warmup + steps):
+        xw, yw, xa, ya = x[:batch], y[:batch], x[2 * batch : 3 * batch], y[2 * batch : 3 * batch]
+        t0 = time.perf_counter()
+        out = searcher.step(xw, yw, xa, ya, lr=0.025)
+        out.sum().item()  # one sync so the step has finished
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
+    queue.put({"mode": mode, "batch": batch, "median_ms": 1000 * statistics.median(times), "peak_mb": peak,
+               "peak_kind": "cuda_alloc" if dev.type == "cuda" else "rss_growth"})
+
+
+def _expert_texts() -> list[str]:
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "conf" / "expert" / "resnext.yaml"
+    return list(yaml.safe_load(path.read_text())["darts"])
+
+
+def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: str, threads: int | None) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    rows = []
+    for batch in batches:
+        for mode in modes:
+            q = ctx.Queue()
+            p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q))
+            p.start()
+            result = q.get()
+            p.join()
+            rows.append(result)
+            print(f"  measured {mode:>13} batch {batch:>3}: {result['median_ms']:.0f} ms/step", file=sys.stderr, flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    first = {r["batch"]: r["median_ms"] for r in rows if r["mode"] == "first"}
+    lines = ["| mode | batch | median step (ms) | x first order | peak memory (MB) |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = r["median_ms"] / first[r["batch"]] if r["batch"] in first else float("nan")
+        lines.append(f"| {r['mode']} | {r['batch']} | {r['median_ms']:.0f} | {ratio:.2f} | {r['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
+    ap.add_argument("--batch", default="16,64", help="comma list of batch sizes")
+    ap.add_argument("--steps", type=int, default=5, help="measured steps per configuration")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error(f"--modes: unknown {unknown[0]!r}; choose from {', '.join(MODES)}")
+    rows = run(modes, [int(b) for b in args.batch.split(",")], args.steps, args.warmup, args.device, args.threads)
+    print(f"DARTS supernet, 16 channels, 8 cells, 32x32 inputs, device {args.device}, median of {args.steps} steps")
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+if __name__ == "__main__":
+    main()

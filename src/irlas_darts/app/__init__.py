@@ -1,0 +1,1 @@
+"""Command-line applications (Hydra): irlas-search, irlas-eval, irlas-report. The top layer: nothing imports it."""

@@ -1,0 +1,253 @@
+"""Structured configs of the applications, registered in Hydra's ConfigStore.
+
+Typed nodes make a wrong type fail at composition; ``validate_*`` catch wrong values (negative epochs, unknown
+choices) with one line that names the field. The ``regularizer`` node stays a plain mapping because its key
+``lambda`` (SPEC §4.5) cannot be a dataclass field; ``regularizer_options`` checks it by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """An invalid value in the composed config; the message names the field and what it accepts."""
+
+
+def conf_dir() -> str:
+    """Absolute path of the ``conf/`` folder: the checkout's, else the copy installed under ``share/``."""
+    import sys
+
+    here = Path(__file__).resolve()
+    candidates = [here.parents[3] / "conf", Path(sys.prefix) / "share" / "irlas_darts" / "conf"]
+    for path in candidates:
+        if (path / "irlas_search.yaml").is_file():
+            return str(path)
+    raise FileNotFoundError(f"irlas_darts configs not found (looked in {', '.join(map(str, candidates))})")
+
+
+@dataclass
+class SpaceConfig:
+    name: str = MISSING  # darts | nb201
+    channels: int = 16
+    layers: int = 8  # DARTS: cells; NB201: total cells = 3 * N
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    root: Optional[str] = None
+    weight_fraction: float = 0.5  # share of the training split used for the weights; the rest trains the alphas
+    limit: Optional[int] = None  # keep only the first N training images (quick trials)
+    shape: list[int] = field(default_factory=lambda: [3, 32, 32])  # (C, H, W): what eval.epochs=0 builds for
+    num_classes: int = 10
+    options: dict[str, Any] = field(default_factory=dict)  # loader-specific (e.g. synthetic sizes)
+
+
+@dataclass
+class SearchConfig:
+    order: str = "first"  # first | second
+    hvp: str = "exact"  # exact | finite_difference (second order only)
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+
+
+@dataclass
+class ExpertConfig:
+    name: str = MISSING
+    darts: list[str] = field(default_factory=list)
+    nb201: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "disabled"  # disabled | offline | online
+    project: str = "irlas_darts"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+
+
+@dataclass
+class LoggerConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    progress: bool = True  # tqdm bar over each epoch's steps
+
+
+@dataclass
+class RuntimeConfig:
+    channels_last: bool = False  # CUDA only
+    bf16: bool = False  # bf16 autocast, CUDA only (several times slower on CPU)
+    compile: bool = False  # torch.compile the supernet (CUDA; ~30 s warm-up)
+    threads: Optional[int] = None  # torch CPU threads; None leaves torch's default
+
+
+@dataclass
+class BenchmarkConfig:
+    table: Optional[str] = None  # NAS-Bench-201 table (CSV or pandas pickle)
+    arch_column: Optional[str] = None  # default: the first of arch_str / cellstr / arch present
+    accuracy_columns: list[str] = field(default_factory=list)  # default: every column with 'acc' in its name
+
+
+@dataclass
+class EvalConfig:
+    """Training from scratch (DARTS recipe) and measurement of a genotype's evaluation network."""
+
+    enabled: bool = True  # only read by irlas-search (train the found cell after the search)
+    epochs: int = 600  # 0: build and measure only, no data is loaded
+    batch_size: int = 96
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    auxiliary: bool = True
+    auxiliary_weight: float = 0.4
+    drop_path_prob: float = 0.2
+    cutout: Optional[int] = None  # px; None = half the image side (16 on CIFAR), 0 = off
+    imagenet: bool = False  # DARTS ImageNet network (mobile setting) for 224 px inputs
+    darts_channels: int = 36
+    darts_layers: int = 20  # cells
+    nb201_channels: int = 16
+    nb201_cells: int = 5  # N cells per stage
+    latency_batch: int = 64  # latency is measured at batch 1 and at this batch
+
+
+@dataclass
+class EvalAppConfig:
+    dataset: DatasetConfig = MISSING
+    eval: EvalConfig = MISSING
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    genotype: str = "DARTS_V2"  # a published name, a genotype.json / genotype.txt, or a search run directory
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+
+
+@dataclass
+class SearchAppConfig:
+    space: SpaceConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    search: SearchConfig = MISSING
+    regularizer: Any = MISSING
+    expert: ExpertConfig = MISSING
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = False
+    evaluate: EvalConfig = MISSING  # training from scratch after the search when evaluate.enabled
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="search_schema", node=SearchAppConfig)
+    cs.store(group="space", name="space_schema", node=SpaceConfig)
+    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    cs.store(group="search", name="search_schema", node=SearchConfig)
+    cs.store(group="expert", name="expert_schema", node=ExpertConfig)
+    cs.store(name="eval_schema", node=EvalAppConfig)
+    cs.store(group="eval", name="eval_schema", node=EvalConfig)
+
+
+# --- value checks --------------------------------------------------------------------------------------------------
+def _choice(value: str, options: tuple[str, ...], key: str) -> None:
+    if value not in options:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of {', '.join(options)}")
+
+
+def _at_least(value: float, low: float, key: str, strict: bool = False) -> None:
+    if value < low or (strict and value == low):
+        raise ConfigError(f"{key}={value} is not valid; it must be {'>' if strict else '>='} {low}")
+
+
+def validate_search_config(cfg: DictConfig) -> None:
+    from ..data import available_datasets
+    from ..spaces import available_spaces
+
+    _choice(cfg.space.name, tuple(available_spaces()), "space.name")
+    _choice(cfg.dataset.name, tuple(available_datasets()), "dataset.name")
+    _choice(cfg.search.order, ("first", "second"), "search.order")
+    _choice(cfg.search.hvp, ("exact", "finite_difference"), "search.hvp")
+    _choice(cfg.device, ("auto", "cpu", "cuda"), "device")
+    _at_least(cfg.search.epochs, 1, "search.epochs")
+    _at_least(cfg.search.batch_size, 1, "search.batch_size")
+    for key in ("lr", "arch_lr"):
+        _at_least(cfg.search[key], 0.0, f"search.{key}", strict=True)
+    for key in ("lr_min", "weight_decay", "arch_weight_decay", "momentum", "grad_clip"):
+        _at_least(cfg.search[key], 0.0, f"search.{key}")
+    _at_least(cfg.space.channels, 1, "space.channels")
+    _at_least(cfg.space.layers, 3, "space.layers")
+    if cfg.space.name == "nb201" and cfg.space.layers % 3:
+        raise ConfigError(f"space.layers={cfg.space.layers} is not valid for nb201; use a multiple of 3 (3 stages of N cells)")
+    if not 0.0 < cfg.dataset.weight_fraction < 1.0:
+        raise ConfigError(f"dataset.weight_fraction={cfg.dataset.weight_fraction} is not valid; use a value in (0, 1)")
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device=cuda but no CUDA device is available; use device=auto or device=cpu")
+    regularizer_options(cfg)
+    if cfg.evaluate.enabled:
+        validate_eval_config(cfg.evaluate, "evaluate")
+
+
+def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:
+    _at_least(ev.epochs, 0, f"{prefix}.epochs")
+    for key in ("batch_size", "darts_channels", "darts_layers", "nb201_channels", "nb201_cells", "latency_batch"):
+        _at_least(ev[key], 1, f"{prefix}.{key}")
+    _at_least(ev.lr, 0.0, f"{prefix}.lr", strict=True)
+    if not 0.0 <= ev.drop_path_prob < 1.0:
+        raise ConfigError(f"{prefix}.drop_path_prob={ev.drop_path_prob} is not valid; use a value in [0, 1)")
+    if ev.cutout is not None:
+        _at_least(ev.cutout, 0, f"{prefix}.cutout")
+
+
+REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples"}
+
+
+def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """The regularizer's name and its constructor options, checked field by field."""
+    from ..regularizers import available_regularizers
+
+    reg = OmegaConf.to_container(cfg.regularizer, resolve=True)
+    if not isinstance(reg, dict) or "name" not in reg:
+        raise ConfigError("regularizer must be a mapping with a 'name'; pick one with regularizer=none|imitation|irl")
+    unknown = set(reg) - REGULARIZER_KEYS
+    if unknown:
+        raise ConfigError(f"regularizer.{sorted(unknown)[0]} is not a known key; known: {', '.join(sorted(REGULARIZER_KEYS))}")
+    _choice(reg["name"], tuple(available_regularizers()), "regularizer.name")
+    numbers = {"lambda": float, "tau": float, "gamma": float, "epsilon": float, "every": int, "start_epoch": int, "samples": int}
+    for key, kind in numbers.items():
+        if key in reg:
+            value = reg[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+                raise ConfigError(f"regularizer.{key}={value!r} is not valid; it must be a{'n integer' if kind is int else ' number'}")
+    _at_least(reg.get("lambda", 0.0), 0.0, "regularizer.lambda")
+    _at_least(reg.get("tau", 1.0), 0.0, "regularizer.tau", strict=True)
+    _at_least(reg.get("every", 1), 1, "regularizer.every")
+    _at_least(reg.get("start_epoch", 0), 0, "regularizer.start_epoch")
+    _at_least(reg.get("samples", 0), 0, "regularizer.samples")
+    if not 0.0 < reg.get("gamma", 0.9) <= 1.0:
+        raise ConfigError(f"regularizer.gamma={reg['gamma']} is not valid; use a value in (0, 1]")
+    _choice(reg.get("cells", "normal"), ("normal", "both"), "regularizer.cells")
+    name = reg.pop("name")
+    if "lambda" in reg:
+        reg["lam"] = reg.pop("lambda")
+    return name, reg

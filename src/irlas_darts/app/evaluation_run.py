@@ -1,0 +1,120 @@
+"""Train and measure one genotype's evaluation network; shared by ``irlas-eval`` and ``irlas-search evaluate.enabled``.
+
+Writes into ``out_dir``: ``metrics.json`` (params without/with the auxiliary head, multiply-adds, latency at batch 1
+and ``latency_batch``, ``test_acc`` when trained), ``history.csv`` and ``checkpoint.pt`` (every epoch, for resume).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from ..data import load_dataset
+from ..evaluation import EvalSettings, Trainer, build_network, count_flops, count_params, measure_latency
+from ..spaces import AnyGenotype, Genotype, GenotypeError, PUBLISHED_GENOTYPES, genotype_from_json, genotype_from_text
+from ..spaces import published_genotype
+from .io import load_checkpoint, save_checkpoint, write_csv, write_json
+from .progress import progress_bar
+
+log = logging.getLogger("irlas_darts.eval")
+
+
+def resolve_genotype(spec: str) -> AnyGenotype:
+    """A published name, a ``genotype.json``/``genotype.txt`` file, or a search run directory holding one."""
+    import json
+
+    if spec in PUBLISHED_GENOTYPES:
+        return published_genotype(spec)
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "genotype.json"
+    if path.is_file():
+        text = path.read_text()
+        try:
+            return genotype_from_json(json.loads(text)) if path.suffix == ".json" else genotype_from_text(text)
+        except (ValueError, KeyError, TypeError) as err:
+            raise GenotypeError(f"genotype={spec}: cannot read {path} ({err})") from None
+    raise GenotypeError(f"genotype={spec} is neither a published name ({', '.join(PUBLISHED_GENOTYPES)}), "
+                        "a genotype.json / genotype.txt file, nor a search run directory with a genotype.json")
+
+
+def network_for(genotype: AnyGenotype, ev: DictConfig, in_channels: int, num_classes: int) -> torch.nn.Module:
+    darts = isinstance(genotype, Genotype)
+    return build_network(
+        genotype, in_channels=in_channels, num_classes=num_classes,
+        C=ev.darts_channels if darts else ev.nb201_channels,
+        layers=ev.darts_layers if darts else ev.nb201_cells,
+        auxiliary=ev.auxiliary and darts, drop_path_prob=ev.drop_path_prob if darts else 0.0, imagenet=ev.imagenet,
+    )
+
+
+def settings_for(ev: DictConfig, bf16: bool, channels_last: bool) -> EvalSettings:
+    return EvalSettings(
+        epochs=max(ev.epochs, 1), batch_size=ev.batch_size, lr=ev.lr, lr_min=ev.lr_min, momentum=ev.momentum,
+        weight_decay=ev.weight_decay, grad_clip=ev.grad_clip, auxiliary_weight=ev.auxiliary_weight,
+        drop_path_prob=ev.drop_path_prob, cutout=ev.cutout, autocast_bf16=bf16, channels_last=channels_last,
+    )
+
+
+def evaluate_genotype(
+    genotype: AnyGenotype,
+    ev: DictConfig,
+    dataset_cfg: DictConfig,
+    out_dir: str | Path,
+    *,
+    device: torch.device,
+    seed: int,
+    resume: bool = False,
+    progress: bool = True,
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    shape = tuple(int(v) for v in dataset_cfg.shape)
+    num_classes = int(dataset_cfg.num_classes)
+    dataset = None
+    if ev.epochs > 0:
+        dataset = load_dataset(dataset_cfg.name, dataset_cfg.root, device=device, **dataset_cfg.options)
+        shape, num_classes = tuple(dataset.input_shape), dataset.num_classes
+    model = network_for(genotype, ev, shape[0], num_classes)
+    params, params_aux = count_params(model)
+    metrics: dict[str, Any] = {
+        "genotype": genotype.to_json(),
+        "genotype_text": genotype.to_text(),
+        "params": params,
+        "params_aux": params_aux,
+        "input_shape": list(shape),
+        "dataset": dataset_cfg.name,
+        "seed": seed,
+        "epochs": int(ev.epochs),
+        "device": str(device),
+    }
+    if dataset is not None:
+        trainer = Trainer(model, dataset, settings_for(ev, bf16, channels_last), seed=seed)
+        checkpoint = out_dir / "checkpoint.pt"
+        if resume and checkpoint.is_file():
+            trainer.load_state_dict(load_checkpoint(checkpoint))
+            log.info("resumed evaluation from %s at epoch %d", checkpoint, len(trainer.history))
+        start = time.perf_counter()
+        while not trainer.done:
+            epoch = len(trainer.history) + 1
+            row = trainer.train_epoch(progress=progress_bar(f"train {epoch}/{ev.epochs}", enabled=progress))
+            log.info("eval epoch %d/%d | loss %.3f | train_acc %.3f | test_acc %s | %.1fs", row["epoch"], ev.epochs,
+                     row["train_loss"], row["train_acc"],
+                     f"{row['test_acc']:.3f}" if row.get("test_acc") is not None else "-", row["seconds"])
+            write_csv(out_dir / "history.csv", trainer.history)
+            save_checkpoint(checkpoint, trainer.state_dict())
+        test_loss, test_acc = trainer.evaluate()
+        metrics.update(test_acc=test_acc, test_loss=test_loss,
+                       train_seconds=sum(r["seconds"] for r in trainer.history) or time.perf_counter() - start)
+    # Both measures switch to eval mode: the network as deployed, without auxiliary head or drop path.
+    metrics["flops"] = count_flops(model, shape)
+    metrics["latency_ms"] = measure_latency(model, shape, batch_sizes=(1, int(ev.latency_batch)), device=device)
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

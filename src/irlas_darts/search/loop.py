@@ -1,0 +1,227 @@
+"""The bilevel search loop: per step one architecture update, then one weight update (SPEC §3).
+
+Everything a run needs to continue exactly where it stopped (weights, alphas, both optimizers, the LR schedule, the
+data generator, the regularizer's IRL state, the history) is gathered by ``Searcher.state_dict``; the application
+saves it after every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import BatchIterator
+from ..regularizers.base import Regularizer
+from ..spaces import AnyGenotype, SearchSpace
+from .architect import Architect
+from .architecture import Architecture
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or an alpha became NaN/inf; the caller keeps the last good checkpoint."""
+
+
+@dataclass
+class SearchSettings:
+    """Optimisation settings of the search; defaults are DARTS' (Liu et al., 2019, CIFAR-10)."""
+
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    order: str = "first"  # "first" | "second"
+    hvp: str = "exact"  # "exact" | "finite_difference"
+    autocast_bf16: bool = False
+
+
+@dataclass
+class SearchData:
+    """The two halves of the training split, already on the device, and how to augment them."""
+
+    weight_x: torch.Tensor
+    weight_y: torch.Tensor
+    arch_x: torch.Tensor
+    arch_y: torch.Tensor
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+
+
+class Searcher:
+    def __init__(
+        self,
+        space: SearchSpace,
+        supernet: nn.Module,
+        architecture: Architecture,
+        data: SearchData,
+        settings: SearchSettings,
+        regularizer: Regularizer | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.space = space
+        self.net = supernet
+        self.arch = architecture
+        self.data = data
+        self.settings = settings
+        self.regularizer = regularizer or Regularizer(space)
+        self.device = data.weight_x.device
+        self.w_optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_optimizer, T_max=max(settings.epochs, 1), eta_min=settings.lr_min
+        )
+        self.architect = Architect(
+            self.net,
+            self.arch,
+            self.w_optimizer,
+            order=settings.order,
+            hvp=settings.hvp,
+            lr=settings.arch_lr,
+            betas=tuple(settings.arch_betas),
+            weight_decay=settings.arch_weight_decay,
+        )
+        # Batch order and augmentation draw only from this generator, so its saved state fixes the rest of the run.
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.regularizer.start(self.arch.as_dict(), self.arch.genotype())
+
+    # --- one epoch ---------------------------------------------------------------------------------------------------
+    def _batches(self, x: torch.Tensor, y: torch.Tensor) -> BatchIterator:
+        return BatchIterator(x, y, self.settings.batch_size, shuffle=True, drop_last=True, generator=self.generator)
+
+    def _autocast(self):
+        enabled = self.settings.autocast_bf16 and self.device.type == "cuda"
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_epoch(self, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
+        """One pass over the weight half, paired step by step with batches of the architecture half."""
+        self.net.train()
+        lr = self.w_optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        d = self.data
+        w_batches, a_batches = self._batches(d.weight_x, d.weight_y), self._batches(d.arch_x, d.arch_y)
+        steps = min(len(w_batches), len(a_batches))
+        sums = torch.zeros(5, device=self.device)  # loss, correct, n, arch_loss, reg_loss
+        bar = progress(steps) if progress else None
+        for (xw, yw), (xa, ya) in zip(w_batches, a_batches):
+            if d.augment is not None:
+                xw, xa = d.augment(xw, self.generator), d.augment(xa, self.generator)
+            sums += self.step(xw, yw, xa, ya, lr)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.scheduler.step()
+        loss_sum, correct, n, arch_sum, reg_sum = sums.tolist()
+        n = max(n, 1.0)
+        row = {
+            "epoch": self.epoch + 1,
+            "train_loss": loss_sum / n,
+            "train_acc": correct / n,
+            "arch_loss": arch_sum / n,
+            "reg_loss": reg_sum / n,
+            "lr": lr,
+        }
+        val_loss, val_acc = self.evaluate(d.arch_x, d.arch_y)
+        row.update(val_loss=val_loss, val_acc=val_acc)
+        self._check_finite(row)
+        genotype = self.arch.genotype()
+        row.update(self.regularizer.update(self.epoch, self.arch.as_dict(), genotype))
+        row["genotype"] = genotype.to_text()
+        row["seconds"] = time.perf_counter() - start
+        self.epoch += 1
+        self.history.append(row)
+        return row
+
+    def step(self, xw: torch.Tensor, yw: torch.Tensor, xa: torch.Tensor, ya: torch.Tensor, lr: float) -> torch.Tensor:
+        """One architecture update on (xa, ya), then one weight update on (xw, yw).
+
+        Returns ``[loss * n, correct, n, arch_loss * n, reg_loss * n]`` as a device tensor: no host sync per step.
+        """
+        with self._autocast():
+            arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.regularizer.loss)
+        self.w_optimizer.zero_grad(set_to_none=True)
+        probs = {c: p.detach() for c, p in self.arch.probs().items()}
+        with self._autocast():
+            logits = self.net(xw, probs)
+            loss = F.cross_entropy(logits.float(), yw)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.settings.grad_clip)
+        self.w_optimizer.step()
+        with torch.no_grad():
+            n = torch.tensor(float(yw.numel()), device=loss.device)
+            return torch.stack([
+                loss.detach() * n, (logits.argmax(-1) == yw).sum().float(), n,
+                arch_log["arch_loss"].float() * n, arch_log["penalty"].float() * n,
+            ])
+
+    def _check_finite(self, row: dict[str, Any]) -> None:
+        bad = [k for k in ("train_loss", "val_loss", "arch_loss") if not math.isfinite(row[k])]
+        if not self.arch.all_finite():
+            bad.append("alphas")
+        if bad:
+            raise NonFiniteError(f"non-finite {', '.join(bad)} in epoch {self.epoch + 1}; "
+                                 "lower search.lr or search.arch_lr (the last good checkpoint is kept)")
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+        """Supernet loss and accuracy (under the current soft architecture) without augmentation."""
+        was_training = self.net.training
+        self.net.eval()
+        probs = self.arch.probs()
+        total = torch.zeros(2, device=self.device)
+        for i in range(0, len(x), batch_size):
+            with self._autocast():
+                logits = self.net(x[i : i + batch_size], probs).float()
+            yb = y[i : i + batch_size]
+            total += torch.stack([F.cross_entropy(logits, yb, reduction="sum"), (logits.argmax(-1) == yb).sum().float()])
+        self.net.train(was_training)
+        loss, correct = total.tolist()
+        return loss / max(len(x), 1), correct / max(len(x), 1)
+
+    def genotype(self) -> AnyGenotype:
+        return self.arch.genotype()
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.settings.epochs
+
+    # --- state --------------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "weights": self.net.state_dict(),
+            "alphas": self.arch.state_dict(),
+            "w_optimizer": self.w_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "architect": self.architect.state_dict(),
+            "regularizer": self.regularizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": list(self.history),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.net.load_state_dict(state["weights"])
+        self.arch.load_state_dict(state["alphas"])
+        self.w_optimizer.load_state_dict(state["w_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.architect.load_state_dict(state["architect"])
+        self.regularizer.load_state_dict(state["regularizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state["history"])

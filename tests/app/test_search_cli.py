@@ -1,0 +1,172 @@
+"""irlas-search end to end: outputs, determinism, resume after SIGKILL, and one-line errors for bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from irlas_darts.app.config import conf_dir, register_configs
+from irlas_darts.app.search_app import run_search
+from irlas_darts.search.loop import NonFiniteError, Searcher
+from irlas_darts.spaces import genotype_from_json
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["dataset=synthetic", "space=nb201", "logger.progress=false", "runtime.threads=1"]
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), WANDB_MODE="disabled")
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", "irlas_darts", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def compose_search(*overrides: str):
+    register_configs()
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return compose("irlas_search", overrides=list(overrides))
+
+
+def history_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_search_through_the_cli_writes_every_output(tmp_path, space):
+    run = tmp_path / "run"
+    res = cli(*FAST[:1], f"space={space}", *FAST[2:], "search.epochs=2", f"hydra.run.dir={run}")
+    assert res.returncode == 0, res.stderr
+    for name in ("genotype.json", "genotype.txt", "metrics.json", "history.csv", "checkpoint.pt"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["val_acc"] <= 1.0
+    assert metrics["seed"] == 0 and metrics["epochs"] == 2 and metrics["search_seconds"] > 0
+    genotype = genotype_from_json(json.loads((run / "genotype.json").read_text()))
+    assert genotype_from_json(metrics["genotype"]) == genotype
+    assert (run / "genotype.txt").read_text().strip() == genotype.to_text()
+    assert {"mu", "mu_expert", "distance_to_expert", "F", "margin", "w"} <= set(metrics["topology"])
+    if space == "nb201":
+        assert metrics["arch_str"] == genotype.to_text()
+    rows = history_rows(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train_loss", "val_acc", "lr", "genotype", "seconds", "F", "margin", "distance_to_expert"} <= set(rows[0])
+    for cell in genotype.cell_types:
+        assert (run / f"cell_{cell}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / ".hydra" / "config.yaml").is_file()  # what is needed to reproduce the run
+    assert not list(run.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_same_seed_same_genotype_and_metrics(tmp_path):
+    cfg = compose_search(*FAST, "search.epochs=2")
+    a = run_search(cfg, tmp_path / "a")
+    b = run_search(cfg, tmp_path / "b")
+    assert a["genotype"] == b["genotype"] and a["val_acc"] == b["val_acc"] and a["alphas"] == b["alphas"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    epochs = ["search.epochs=4"]
+    whole = tmp_path / "whole"
+    assert cli(*FAST, *epochs, f"hydra.run.dir={whole}").returncode == 0
+    cut = tmp_path / "cut"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), WANDB_MODE="disabled")
+    proc = subprocess.Popen([sys.executable, "-m", "irlas_darts", *FAST, *epochs, f"hydra.run.dir={cut}"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (cut / "history.csv").is_file() and len(history_rows(cut)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "metrics.json").exists()
+    res = cli(*FAST, *epochs, f"hydra.run.dir={cut}", "resume=true")
+    assert res.returncode == 0, res.stderr
+    m_whole = json.loads((whole / "metrics.json").read_text())
+    m_cut = json.loads((cut / "metrics.json").read_text())
+    for key in ("genotype", "val_acc", "val_loss", "alphas", "topology"):
+        assert m_cut[key] == m_whole[key], key
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(history_rows(cut)) == strip(history_rows(whole))
+
+
+def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    error_lines = [line for line in lines if "error" in line.lower()]
+    assert error_lines, res.stderr
+    for needle in needles:
+        assert needle in res.stderr, (needle, res.stderr)
+
+
+@pytest.mark.slow
+def test_missing_dataset_names_the_path_and_layout(tmp_path):
+    run = tmp_path / "run"
+    res = cli("dataset=cifar10", f"dataset.root={tmp_path}/nowhere", f"hydra.run.dir={run}")
+    assert_one_line_error(res, f"{tmp_path}/nowhere", "data_batch_1")
+    assert res.returncode == 2
+    assert not (run / "metrics.json").exists() and not (run / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_corrupt_dataset_file_is_one_line(tmp_path):
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (root / name).write_bytes(b"not an idx file")
+    res = cli("dataset=mnist", f"dataset.root={root}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(res, str(root))
+    assert res.returncode == 2
+
+
+@pytest.mark.slow
+def test_invalid_value_names_the_field(tmp_path):
+    res = cli(*FAST, "search.epochs=-1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(res, "search.epochs")
+    assert res.returncode == 2
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_unknown_group_option_is_refused(tmp_path):
+    res = cli("dataset=imagenet22k", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(res, "dataset")
+    assert "digits" in res.stderr  # the available options are listed
+
+
+@pytest.mark.slow
+def test_wrong_type_is_refused_at_start(tmp_path):
+    res = cli("search.epochs=lots", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(res, "search.epochs")
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = Searcher.evaluate
+
+    def poisoned(self, x, y, batch_size=512):
+        loss, acc = real(self, x, y, batch_size)
+        return (float("nan"), acc) if self.epoch == 1 else (loss, acc)
+
+    monkeypatch.setattr(Searcher, "evaluate", poisoned)
+    cfg = compose_search(*FAST, "search.epochs=3")
+    with pytest.raises(NonFiniteError, match="non-finite val_loss in epoch 2"):
+        run_search(cfg, tmp_path)
+    import torch
+
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1
+    assert not (tmp_path / "metrics.json").exists()
