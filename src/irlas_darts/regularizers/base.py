@@ -3,17 +3,37 @@
 A regularizer adds a term to the architecture loss (``L_alpha = L_val + loss(alphas)``) and is told at each epoch's
 end what the search found, so it can update its own state (the IRL step). Everything it needs to resume exactly is
 in ``state_dict``.
+
+Every plugin, ``none`` included, measures topology the same way: it keeps a ``MirrorStimuli`` tracker and runs the
+IRL projection steps on the same schedule, so that ``F``, the margin ``t``, ``w`` and the distance to the expert are
+logged and summarised identically for all of them; only ``irl`` lets w enter its loss. Call sequence of a search:
+
+    reg = create_regularizer(name, space, expert=cells, **options)
+    reg.start(alphas, genotype)          # once, at the initial alphas (mubar^(0) = mu^(0)); a resume then
+    reg.load_state_dict(state)           #   overwrites the state with the checkpoint's
+    each step:   L_val + reg.loss(alphas)                     (alphas: the live parameters, any device)
+    each epoch:  row.update(reg.update(epoch, alphas, genotype))   (epoch from 0; genotype = space.derive(alphas))
+    at the end:  metrics["topology"] = reg.summary(alphas, genotype)
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from ..spaces import Alphas, AnyGenotype, SearchSpace
+from ..topology import (
+    MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation, feature_names,
+    genotype_feature_expectation, soft_feature_expectation,
+)
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
+
+DEFAULTS: dict[str, Any] = {
+    "lam": 1e-3, "tau": 0.05, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
+    "samples": 0, "seed": 0, "clip": True,
+}
 
 
 def register_regularizer(name: str) -> Callable[[type], type]:
@@ -39,32 +59,188 @@ def available_regularizers() -> list[str]:
     return sorted(_REGULARIZERS)
 
 
+def _detached(alphas: Alphas) -> Alphas:
+    return {c: a.detach().to("cpu", torch.float64) for c, a in alphas.items()}
+
+
 class Regularizer:
-    """Base class; ``none`` is this class as it is: no loss term, nothing to learn."""
+    """Base class; ``none`` is this class as it is: no loss term, topology measured and logged."""
 
     name = "none"
+    needs_expert = False
 
-    def __init__(self, space: SearchSpace, **options: Any) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        lam: float = DEFAULTS["lam"],
+        tau: float = DEFAULTS["tau"],
+        gamma: float = DEFAULTS["gamma"],
+        every: int = DEFAULTS["every"],
+        start_epoch: int = DEFAULTS["start_epoch"],
+        epsilon: float = DEFAULTS["epsilon"],
+        cells: str = DEFAULTS["cells"],
+        samples: int = DEFAULTS["samples"],
+        seed: int = DEFAULTS["seed"],
+        clip: bool = DEFAULTS["clip"],
+        expert: Iterable[AnyGenotype | str] | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise TypeError(f"regularizer {self.name!r}: unknown option {sorted(unknown)[0]!r}; "
+                            f"known: {', '.join(sorted([*DEFAULTS, 'expert']))}")
+        self._check(tau > 0, "tau", tau, "it must be > 0")
+        self._check(0 < gamma <= 1, "gamma", gamma, "use a value in (0, 1]")
+        self._check(every >= 1, "every", every, "it must be >= 1")
+        self._check(start_epoch >= 0, "start_epoch", start_epoch, "it must be >= 0")
+        self._check(samples >= 0, "samples", samples, "it must be >= 0")
+        self._check(lam >= 0, "lambda", lam, "it must be >= 0")
+        self._check(epsilon >= 0, "epsilon", epsilon, "it must be >= 0")
         self.space = space
-        self.options = options
+        self.lam, self.tau, self.gamma = float(lam), float(tau), float(gamma)
+        self.every, self.start_epoch, self.samples = int(every), int(start_epoch), int(samples)
+        self.cells = cells
+        self.covered = covered_cells(space, cells)  # validates `cells`
+        self.feature_names = feature_names(space, cells)
+        self.expert = expert_cells(space, expert) if expert else []
+        if self.needs_expert and not self.expert:
+            raise ValueError(f"regularizer {self.name!r} needs expert cells; pass expert= (config group expert=resnext)")
+        self.tracker: MirrorStimuli | None = None
+        if self.expert:
+            mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma)
+            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip)
+        self.generator = torch.Generator().manual_seed(int(seed))  # only `samples > 0` draws from it
+        self._cache: dict[tuple, torch.Tensor] = {}
+
+    def _check(self, ok: bool, key: str, value: Any, fix: str) -> None:
+        if not ok:
+            raise ValueError(f"regularizer.{key}={value!r} is not valid; {fix}")
+
+    # --- the interface ------------------------------------------------------------------------------------------
+    def start(self, alphas: Alphas, genotype: AnyGenotype | None = None) -> None:
+        """Call once with the initial alphas: mubar^(0) = mu^(0), so w^(0) = mu_E - mu^(0)."""
+        if self.tracker is not None:
+            self.tracker.start(self.policy_features(alphas, genotype))
+            self._cache.clear()
+
+    @property
+    def started(self) -> bool:
+        return self.tracker is None or self.tracker.started
 
     def loss(self, alphas: Alphas) -> torch.Tensor:
         """Term added to the validation loss in the architecture step; differentiable in ``alphas``."""
         return next(iter(alphas.values())).new_zeros(())
 
-    def update(self, epoch: int, alphas: Alphas, genotype: AnyGenotype) -> dict[str, Any]:
-        """Epoch-end callback (``epoch`` counts from 0); returns values to log for this epoch."""
-        return {}
+    def irl_due(self, epoch: int) -> bool:
+        return epoch >= self.start_epoch and (epoch - self.start_epoch) % self.every == 0
 
-    def summary(self, alphas: Alphas, genotype: AnyGenotype) -> dict[str, Any]:
-        """The ``topology`` block of metrics.json; plugins that measure topology fill it in."""
-        return {}
+    def update(self, epoch: int, alphas: Alphas, genotype: AnyGenotype | None = None) -> dict[str, Any]:
+        """Epoch-end callback (``epoch`` counts from 0): the IRL step when due; returns values to log for this epoch.
+
+        Logged values are taken after this epoch's step: ``F = w . mu_soft(alpha)``, margin ``t = ||w||`` (also as
+        ``margin``), ``distance_to_expert = ||mu(genotype) - mu_E||`` and ``w``.
+        """
+        if self.tracker is None:
+            return {"F": None, "t": None, "margin": None, "distance_to_expert": None, "w": None}
+        if genotype is None:
+            genotype = self.space.derive(_detached(alphas))
+        if not self.tracker.started:  # fallback when start() was not called: the current alphas act as initial
+            self.start(alphas, genotype)
+        if self.irl_due(epoch) and self.tracker.step(self.policy_features(alphas, genotype)):
+            self._cache.clear()
+        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
+        return {
+            "F": self._soft_reward(alphas),
+            "t": self.tracker.margin,
+            "margin": self.tracker.margin,
+            "distance_to_expert": self._distance(mu),
+            "w": self.tracker.w.tolist(),
+        }
+
+    def summary(self, alphas: Alphas, genotype: AnyGenotype | None = None) -> dict[str, Any]:
+        """The ``topology`` block of metrics.json (JSON-ready).
+
+        Expert quantities are None without an expert; ``F``, ``margin`` and ``w`` are None before ``start``.
+        """
+        genotype = genotype if genotype is not None else self.space.derive(_detached(alphas))
+        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
+        mu_soft = soft_feature_expectation(self.space, _detached(alphas), self.tau, self.cells, self.gamma)
+        out: dict[str, Any] = {
+            "feature_names": list(self.feature_names),
+            "cells": list(self.covered),
+            "mu": mu.tolist(),
+            "mu_soft": mu_soft.tolist(),
+            "mu_expert": None, "distance_to_expert": None, "F": None, "margin": None, "w": None,
+            "irl_steps": 0, "converged": False,
+        }
+        if self.tracker is not None:
+            out.update(mu_expert=self.tracker.mu_expert.tolist(), distance_to_expert=self._distance(mu))
+        if self.tracker is not None and self.tracker.started:
+            out.update(
+                F=float(self.tracker.reward(mu_soft)),
+                margin=self.tracker.margin,
+                w=self.tracker.w.tolist(),
+                irl_steps=self.tracker.steps,
+                converged=self.tracker.converged,
+            )
+        return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        return {
+            "name": self.name,
+            "tracker": None if self.tracker is None else self.tracker.state_dict(),
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        if not state:  # checkpoints written before regularizers kept state
+            return
+        if state.get("name", self.name) != self.name:
+            raise ValueError(f"checkpoint was made with regularizer {state['name']!r}, not {self.name!r}; "
+                             "resume with the same regularizer")
+        if self.tracker is not None and state.get("tracker") is not None:
+            self.tracker.load_state_dict(state["tracker"])
+        self.generator.set_state(state["generator"])
+        self._cache.clear()
+
+    # --- topology helpers shared by the plugins -------------------------------------------------------------------
+    def soft_features(self, alphas: Alphas) -> torch.Tensor:
+        """mu_soft(alpha) over the covered cells, in the alphas' dtype and device (never under bf16 autocast)."""
+        device_type = next(iter(alphas.values())).device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            return soft_feature_expectation(self.space, alphas, self.tau, self.cells, self.gamma)
+
+    def policy_features(self, alphas: Alphas, genotype: AnyGenotype | None = None) -> torch.Tensor:
+        """mu^(j): features of the derived genotype, or the mean over ``samples`` genotypes drawn from p(alpha).
+
+        A draw derives from Gumbel-perturbed alphas: in NB201 that is exactly one op per edge sampled from the
+        softmax; in DARTS the space's top-k rule then picks the edges from the sampled strengths.
+        """
+        detached = _detached(alphas)
+        if self.samples == 0:
+            genotype = genotype if genotype is not None else self.space.derive(detached)
+            return genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
+        mus = []
+        for _ in range(self.samples):
+            noisy = {}
+            for c, a in detached.items():
+                u = torch.rand(a.shape, generator=self.generator, dtype=torch.float64).clamp_min(1e-300)
+                noisy[c] = a - torch.log(-torch.log(u))
+            mus.append(genotype_feature_expectation(self.space, self.space.derive(noisy), self.cells, self.gamma))
+        return torch.stack(mus).mean(dim=0)
+
+    def _on(self, vector: torch.Tensor, like: torch.Tensor, key: str) -> torch.Tensor:
+        """``vector`` in ``like``'s dtype/device, cached so a step does not copy it host-to-device again."""
+        cache_key = (key, like.device, like.dtype)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = vector.to(device=like.device, dtype=like.dtype)
+        return self._cache[cache_key]
+
+    def _soft_reward(self, alphas: Alphas) -> float:
+        return float(self.tracker.reward(self.soft_features(_detached(alphas))))
+
+    def _distance(self, mu: torch.Tensor) -> float:
+        return float(torch.linalg.vector_norm(mu - self.tracker.mu_expert))
 
 
 register_regularizer("none")(Regularizer)

@@ -1,0 +1,17 @@
+"""The topology prior: soft adjacency, features phi / mu, expert cells, the IRL projection step, cell statistics."""
+
+from .experts import expert_cells, expert_feature_expectation, expert_texts
+from .features import (
+    cell_feature_expectation, covered_cells, feature_expectation, feature_names, genotype_feature_expectation,
+    node_feature_names, node_features, soft_feature_expectation,
+)
+from .irl import MirrorStimuli
+from .soft_adjacency import CLASSES, CellAdjacency, class_matrix, hard_adjacency, soft_adjacency
+from .stats import cell_statistics, genotype_statistics
+
+__all__ = [
+    "CLASSES", "CellAdjacency", "MirrorStimuli", "cell_feature_expectation", "cell_statistics", "class_matrix",
+    "covered_cells", "expert_cells", "expert_feature_expectation", "expert_texts", "feature_expectation",
+    "feature_names", "genotype_feature_expectation", "genotype_statistics", "hard_adjacency", "node_feature_names",
+    "node_features", "soft_adjacency", "soft_feature_expectation",
+]

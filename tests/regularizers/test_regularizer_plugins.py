@@ -1,0 +1,176 @@
+"""The plugin interface: options, loss values and gradients, the IRL schedule, logging blocks, exact resume."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from irlas_darts.regularizers import Regularizer, available_regularizers, create_regularizer
+from irlas_darts.spaces import create_space
+from irlas_darts.topology import expert_cells, genotype_feature_expectation, soft_feature_expectation
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "expert"
+LOG_KEYS = {"F", "t", "margin", "distance_to_expert", "w"}
+SUMMARY_KEYS = {"mu", "mu_expert", "distance_to_expert", "F", "margin", "w"}
+
+
+def experts(space, name="resnext"):
+    return expert_cells(space, yaml.safe_load((CONF / f"{name}.yaml").read_text())[space.name])
+
+
+def alphas_for(space, seed=0, scale=1.0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    return {c: scale * torch.randn(space.alpha_shape, generator=gen, dtype=dtype) for c in space.cell_types}
+
+
+def test_registry_and_common_options():
+    assert available_regularizers() == ["imitation", "irl", "none"]
+    space = create_space("darts")
+    options = dict(lam=0.5, tau=0.2, gamma=0.8, every=2, start_epoch=1, epsilon=0.05, cells="both", samples=0)
+    for name in available_regularizers():
+        reg = create_regularizer(name, space, expert=experts(space), **options)
+        assert reg.name == name and reg.lam == 0.5 and reg.covered == ("normal", "reduce")
+        assert len(reg.feature_names) == 26
+
+
+def test_option_errors_name_the_field():
+    space = create_space("nb201")
+    with pytest.raises(TypeError, match="unknown option 'lambda'"):
+        create_regularizer("none", space, **{"lambda": 1.0})
+    for key, value in [("tau", 0.0), ("gamma", 1.5), ("every", 0), ("start_epoch", -1), ("samples", -2),
+                       ("lam", -1.0), ("epsilon", -0.1), ("cells", "reduce")]:
+        with pytest.raises(ValueError, match=f"regularizer.{'lambda' if key == 'lam' else key}="):
+            create_regularizer("irl", space, expert=experts(space), **{key: value})
+    for name in ("imitation", "irl"):
+        with pytest.raises(ValueError, match="needs expert cells"):
+            create_regularizer(name, space)
+    with pytest.raises(KeyError, match="unknown regularizer"):
+        create_regularizer("copy", space)
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_loss_values_and_gradients(space_name):
+    space = create_space(space_name)
+    alphas = {c: a.requires_grad_() for c, a in alphas_for(space).items()}
+    genotype = space.derive(alphas)
+    none = create_regularizer("none", space, expert=experts(space))
+    imitation = create_regularizer("imitation", space, expert=experts(space), lam=0.7, tau=0.3)
+    irl = create_regularizer("irl", space, expert=experts(space), lam=0.7, tau=0.3)
+    for reg in (none, imitation, irl):
+        reg.start(alphas, genotype)
+    mu_soft = soft_feature_expectation(space, alphas, 0.3)
+    mu_e = irl.tracker.mu_expert
+    assert none.loss(alphas).item() == 0.0 and not none.loss(alphas).requires_grad
+    torch.testing.assert_close(imitation.loss(alphas), 0.7 * ((mu_soft - mu_e) ** 2).sum())
+    # w^(0) = mu_E - mu^(0), mu^(0) = features of the genotype derived from the initial alphas
+    torch.testing.assert_close(irl.tracker.w, mu_e - genotype_feature_expectation(space, genotype))
+    loss = irl.loss(alphas)
+    torch.testing.assert_close(loss, -0.7 * irl.tracker.w @ mu_soft)
+    # w is a constant: the gradient is -lambda * J^T w
+    grads = torch.autograd.grad(loss, list(alphas.values()), allow_unused=True)
+    expected = torch.autograd.grad(-0.7 * (irl.tracker.w.detach() @ mu_soft), list(alphas.values()), allow_unused=True)
+    for g, e in zip(grads, expected):
+        assert (g is None and e is None) or torch.allclose(g, e)
+    assert not irl.tracker.w.requires_grad
+
+
+def test_loss_follows_the_alphas_dtype_and_irl_starts_lazily():
+    space = create_space("nb201")
+    alphas = {c: a.float().requires_grad_() for c, a in alphas_for(space).items()}
+    irl = create_regularizer("irl", space, expert=experts(space))
+    assert not irl.started
+    loss = irl.loss(alphas)  # first call: the alphas it sees are taken as the initial ones
+    assert irl.started and loss.dtype == torch.float32
+    loss.backward()
+    torch.testing.assert_close(irl.tracker.mubar, genotype_feature_expectation(space, space.derive(alphas)))
+
+
+def test_irl_steps_follow_every_and_start_epoch():
+    space = create_space("nb201")
+    reg = create_regularizer("irl", space, expert=experts(space), every=2, start_epoch=1, epsilon=0.0)
+    reg.start(alphas_for(space, 0))
+    stepped = []
+    for epoch in range(7):
+        alphas = alphas_for(space, epoch + 1)
+        before = reg.tracker.steps
+        row = reg.update(epoch, alphas, space.derive(alphas))
+        assert LOG_KEYS <= row.keys() and row["t"] == row["margin"]
+        if reg.tracker.steps > before:
+            stepped.append(epoch)
+    assert stepped == [1, 3, 5]
+
+
+@pytest.mark.parametrize("name", ["none", "imitation", "irl"])
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_update_and_summary_blocks_are_json_ready(name, space_name):
+    space = create_space(space_name)
+    reg = create_regularizer(name, space, expert=experts(space), cells="both")
+    alphas = alphas_for(space, 1)
+    genotype = space.derive(alphas)
+    reg.start(alphas, genotype)
+    row = reg.update(0, alphas, genotype)
+    summary = reg.summary(alphas, genotype)
+    json.dumps(row), json.dumps(summary)
+    assert SUMMARY_KEYS <= summary.keys()
+    n = len(reg.feature_names)
+    assert len(summary["mu"]) == len(summary["mu_expert"]) == len(summary["w"]) == len(row["w"]) == n
+    mu = torch.tensor(summary["mu"])
+    assert summary["distance_to_expert"] == pytest.approx(float((mu - torch.tensor(summary["mu_expert"])).norm()))
+    assert summary["margin"] == pytest.approx(float(torch.tensor(summary["w"]).norm()))
+    assert row["distance_to_expert"] == pytest.approx(summary["distance_to_expert"])
+    assert summary["mu"] == genotype_feature_expectation(space, genotype, "both").tolist()
+
+
+def test_none_without_expert_still_reports_topology():
+    space = create_space("darts")
+    reg = create_regularizer("none", space)
+    assert type(reg) is Regularizer
+    alphas = alphas_for(space)
+    reg.start(alphas)
+    assert reg.update(0, alphas, space.derive(alphas))["distance_to_expert"] is None
+    summary = reg.summary(alphas)
+    assert len(summary["mu"]) == 13 and summary["mu_expert"] is None and summary["w"] is None
+    json.dumps(summary)
+
+
+def test_sampled_policy_features():
+    space = create_space("darts")
+    reg = create_regularizer("irl", space, expert=experts(space), samples=8, seed=3)
+    flat = alphas_for(space, 0, scale=1e-3)
+    a, b = reg.policy_features(flat), reg.policy_features(flat)
+    assert not torch.equal(a, b)  # fresh draws from a near-uniform p(alpha)
+    peaked = alphas_for(space, 0, scale=100.0)  # p(alpha) is one cell: every draw derives it
+    torch.testing.assert_close(reg.policy_features(peaked),
+                               genotype_feature_expectation(space, space.derive(peaked)))
+
+
+@pytest.mark.parametrize("name", ["none", "imitation", "irl"])
+def test_resume_is_exact(name):
+    space = create_space("darts")
+    make = lambda: create_regularizer(name, space, expert=experts(space), samples=2, epsilon=0.0)  # noqa: E731
+    a = make()
+    a.start(alphas_for(space, 0))
+    for epoch in range(3):
+        alphas = alphas_for(space, epoch + 1)
+        a.update(epoch, alphas, space.derive(alphas))
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    buffer.seek(0)
+    b = make()
+    b.start(alphas_for(space, 9))  # what a Searcher does before loading its checkpoint
+    b.load_state_dict(torch.load(buffer, weights_only=True))
+    for epoch in range(3, 6):
+        alphas = alphas_for(space, epoch + 1)
+        ra, rb = a.update(epoch, alphas, space.derive(alphas)), b.update(epoch, alphas, space.derive(alphas))
+        assert ra == rb
+        assert torch.equal(a.loss(alphas), b.loss(alphas))
+    assert a.state_dict()["tracker"]["history"] == b.state_dict()["tracker"]["history"]
+    other = create_regularizer(name, space, expert=experts(space, "resnet"))
+    with pytest.raises(ValueError, match="another expert"):
+        other.load_state_dict(a.state_dict())
+    if name != "none":
+        with pytest.raises(ValueError, match="not 'none'"):
+            create_regularizer("none", space, expert=experts(space)).load_state_dict(a.state_dict())

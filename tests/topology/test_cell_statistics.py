@@ -1,0 +1,31 @@
+"""Skip counts and conv depth of discrete cells, on cells whose answer can be read off by hand."""
+
+from irlas_darts.spaces import create_space, published_genotype
+from irlas_darts.topology import cell_statistics, genotype_statistics
+
+
+def test_nb201_cells():
+    space = create_space("nb201")
+    resnext = space.genotype_from_text("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert cell_statistics(space, resnext) == {
+        "skip_connect": 1, "conv": 4, "pool": 0, "edges": 5, "conv_depth": 2, "connected": True}
+    chain = space.genotype_from_text("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_3x3~2|")
+    assert cell_statistics(space, chain)["conv_depth"] == 3
+    # a path through a skip and a pool still counts only its convs
+    mixed = space.genotype_from_text("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_3x3~2|")
+    stats = cell_statistics(space, mixed)
+    assert (stats["conv_depth"], stats["skip_connect"], stats["pool"]) == (1, 1, 1)
+    dead = space.genotype_from_text("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|")
+    assert cell_statistics(space, dead) == {
+        "skip_connect": 0, "conv": 2, "pool": 0, "edges": 2, "conv_depth": 0, "connected": False}
+
+
+def test_darts_published_genotype():
+    """DARTS_V2 normal: node2 = sep(0)+sep(1), node3 = sep(0)+sep(1), node4 = sep(1)+skip(0), node5 = skip(0)+dil(node2):
+    longest conv chain c -> node2 -> node5 has two convs. Reduce: pools and skips only."""
+    space = create_space("darts")
+    stats = genotype_statistics(space, published_genotype("DARTS_V2"))
+    assert stats["normal"]["skip_connect"] == 2 and stats["normal"]["conv"] == 6
+    assert stats["normal"]["conv_depth"] == 2
+    assert stats["reduce"]["conv"] == 0 and stats["reduce"]["conv_depth"] == 0
+    assert stats["reduce"]["skip_connect"] == 3 and stats["reduce"]["pool"] == 5

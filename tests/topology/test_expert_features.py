@@ -1,0 +1,114 @@
+"""Expert cells from conf/expert/*.yaml parse in each space, and their features match values worked out by hand."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from irlas_darts.spaces import create_space
+from irlas_darts.topology import (
+    expert_cells, expert_feature_expectation, expert_texts, feature_names, genotype_feature_expectation,
+)
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "expert"
+RESNEXT_NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((CONF / f"{name}.yaml").read_text())
+
+
+def named(space, mu) -> dict[str, float]:
+    return dict(zip(feature_names(space), mu.tolist()))
+
+
+def test_nb201_resnext_features_by_hand():
+    """phi per node (gamma = 0.9), with names in_conv, in_pool, in_skip, from_input0, from_nodes, depth0..3,
+    consumed, residual:
+      node 1: conv 0->1                      -> [1,0,0, 1,0, 0,1,0,0, 1, 0]   (feeds 3)
+      node 2: conv 0->2 (1->2 is none)       -> [1,0,0, 1,0, 0,1,0,0, 1, 0]   (feeds 3)
+      node 3: skip 0->3, conv 1->3, conv 2->3 -> [2,0,1, 1,2, 1/3,0,2/3,0, 0, 1]
+    (depth of node 3: one in-edge of three is the depth-0 skip, two are convs after depth-1 nodes.)
+    mu = phi1 + 0.9 phi2 + 0.81 phi3."""
+    space = create_space("nb201")
+    mu = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
+    expected = {
+        "cell.in_conv": 1 + 0.9 + 0.81 * 2, "cell.in_pool": 0.0, "cell.in_skip": 0.81,
+        "cell.from_input0": 1 + 0.9 + 0.81, "cell.from_nodes": 0.81 * 2,
+        "cell.depth0": 0.81 / 3, "cell.depth1": 1 + 0.9, "cell.depth2": 0.81 * 2 / 3, "cell.depth3": 0.0,
+        "cell.consumed": 1 + 0.9, "cell.residual": 0.81,
+    }
+    assert mu.keys() == expected.keys()
+    for key, value in expected.items():
+        assert mu[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_darts_resnext_first_cell_by_hand():
+    """node2 = conv(c1) + conv(c0); node3 = conv(node2) + skip(c1); node4 = node2's twin; node5 = conv(node4) + skip(c1).
+    Discounts 1, 0.9, 0.81, 0.729 for nodes 2..5."""
+    space = create_space("darts")
+    genotype = expert_cells(space, load("resnext")["darts"])[0]
+    mu = named(space, genotype_feature_expectation(space, genotype))
+    g = [1.0, 0.9, 0.81, 0.729]
+    assert mu["normal.in_conv"] == pytest.approx(2 * g[0] + g[1] + 2 * g[2] + g[3])
+    assert mu["normal.in_skip"] == pytest.approx(g[1] + g[3])
+    assert mu["normal.from_input0"] == pytest.approx(g[0] + g[2])
+    assert mu["normal.from_input1"] == pytest.approx(sum(g))
+    assert mu["normal.from_nodes"] == pytest.approx(g[1] + g[3])
+    # depth: nodes 2, 4 sit at depth 1; nodes 3, 5 are half depth 0 (the skip), half depth 2
+    assert mu["normal.depth0"] == pytest.approx(0.5 * (g[1] + g[3]))
+    assert mu["normal.depth1"] == pytest.approx(g[0] + g[2])
+    assert mu["normal.depth2"] == pytest.approx(0.5 * (g[1] + g[3]))
+    assert mu["normal.depth3"] == mu["normal.depth4"] == 0
+    assert mu["normal.consumed"] == pytest.approx(g[0] + g[2])  # node2 feeds node3, node4 feeds node5
+    assert mu["normal.residual"] == pytest.approx(g[1] + g[3])
+
+
+@pytest.mark.parametrize("expert", ["resnext", "resnet"])
+@pytest.mark.parametrize("name", ["darts", "nb201"])
+def test_expert_configs_load_in_every_space(expert, name):
+    space = create_space(name)
+    config = load(expert)
+    assert config["name"] == expert
+    cells = expert_cells(space, expert_texts(config, space))
+    assert cells and all(c.space == name for c in cells)
+    mu_e = expert_feature_expectation(space, cells, "both")
+    mus = torch.stack([genotype_feature_expectation(space, c, "both") for c in cells])
+    torch.testing.assert_close(mu_e, mus.mean(0))
+
+
+def test_resnext_mu_expert_in_nb201_is_the_hand_computed_cell():
+    """Both listed NB201 cells (3x3 and 1x1-then-3x3 branches) share one topology, so mu_E is the cell above."""
+    space = create_space("nb201")
+    cells = expert_cells(space, load("resnext")["nb201"])
+    torch.testing.assert_close(expert_feature_expectation(space, cells),
+                               genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
+
+
+def test_resnet_and_resnext_differ():
+    for name in ("darts", "nb201"):
+        space = create_space(name)
+        a = expert_feature_expectation(space, expert_cells(space, load("resnext")[name]))
+        b = expert_feature_expectation(space, expert_cells(space, load("resnet")[name]))
+        assert (a - b).norm() > 0.5
+
+
+def test_bad_expert_cells_fail_with_the_path():
+    darts, nb201 = create_space("darts"), create_space("nb201")
+    with pytest.raises(ValueError, match=r"expert.nb201\[0\]"):
+        expert_cells(nb201, ["Genotype(normal=[], normal_concat=[], reduce=[], reduce_concat=[])"])
+    with pytest.raises(ValueError, match=r"expert.darts\[0\]"):
+        expert_cells(darts, [RESNEXT_NB201])
+    with pytest.raises(ValueError, match="uses op 'conv_7x7'"):
+        expert_cells(nb201, [RESNEXT_NB201.replace("nor_conv_3x3~0|+", "conv_7x7~0|+", 1)])
+    with pytest.raises(ValueError, match="expert.darts is empty"):
+        expert_cells(darts, [])
+    with pytest.raises(ValueError, match="no cells for the nb201 space"):
+        expert_texts({"name": "x", "darts": ["..."]}, nb201)
+
+
+def test_genotypes_of_another_space_are_refused():
+    darts, nb201 = create_space("darts"), create_space("nb201")
+    with pytest.raises(ValueError, match="is a nb201 genotype"):
+        expert_cells(darts, [nb201.genotype_from_text(RESNEXT_NB201)])
