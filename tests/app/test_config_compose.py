@@ -90,3 +90,16 @@ def test_bad_values_name_the_field(override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as info:
         validate_search_config(cfg)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("launcher, target", [("local", "JoblibLauncher"), ("slurm", "SlurmLauncher")])
+def test_launcher_configs_compose(launcher, target):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher" if launcher == "local" else "hydra_plugins.hydra_submitit_launcher")
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("irlas_search", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "local":
+        assert cfg.hydra.launcher.n_jobs == 2
+    else:
+        assert cfg.hydra.launcher.gpus_per_node == 1

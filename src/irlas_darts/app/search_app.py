@@ -167,6 +167,15 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
     pictures = draw_genotype(genotype, run_dir, prefix="cell")
     write_json(run_dir / "metrics.json", metrics)
+    if cfg.evaluate.enabled:
+        from .evaluation_run import evaluate_genotype
+
+        cuda = device.type == "cuda"
+        ev = evaluate_genotype(genotype, cfg.evaluate, cfg.dataset, run_dir / "eval", device=device, seed=cfg.seed,
+                               resume=cfg.resume, progress=cfg.logger.progress, bf16=cfg.runtime.bf16 and cuda,
+                               channels_last=cfg.runtime.channels_last and cuda)
+        metrics["eval"] = {k: ev[k] for k in ("test_acc", "params", "params_aux", "flops", "latency_ms") if k in ev}
+        write_json(run_dir / "metrics.json", metrics)
     tracker.finish(metrics, run_dir / "genotype.json", pictures)
     log.info("genotype: %s", genotype.to_text())
     log.info("supernet val_acc %.4f after %d epochs (%.1fs); outputs in %s", metrics["val_acc"], epochs, elapsed, run_dir)
