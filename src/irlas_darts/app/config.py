@@ -158,12 +158,13 @@ class SearchAppConfig:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="search_schema", node=SearchAppConfig)
-    cs.store(group="space", name="space_schema", node=SpaceConfig)
-    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
-    cs.store(group="search", name="search_schema", node=SearchConfig)
-    cs.store(group="expert", name="expert_schema", node=ExpertConfig)
+    # Group schemas live in their own group so that they are not listed as options of the groups they type.
+    cs.store(group="schema", name="space", node=SpaceConfig)
+    cs.store(group="schema", name="dataset", node=DatasetConfig)
+    cs.store(group="schema", name="search", node=SearchConfig)
+    cs.store(group="schema", name="expert", node=ExpertConfig)
     cs.store(name="eval_schema", node=EvalAppConfig)
-    cs.store(group="eval", name="eval_schema", node=EvalConfig)
+    cs.store(group="schema", name="eval", node=EvalConfig)
 
 
 # --- value checks --------------------------------------------------------------------------------------------------
