@@ -220,7 +220,7 @@ def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:
         _at_least(ev.cutout, 0, f"{prefix}.cutout")
 
 
-REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples"}
+REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples", "clip", "seed"}
 
 
 def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
@@ -234,7 +234,8 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     if unknown:
         raise ConfigError(f"regularizer.{sorted(unknown)[0]} is not a known key; known: {', '.join(sorted(REGULARIZER_KEYS))}")
     _choice(reg["name"], tuple(available_regularizers()), "regularizer.name")
-    numbers = {"lambda": float, "tau": float, "gamma": float, "epsilon": float, "every": int, "start_epoch": int, "samples": int}
+    numbers = {"lambda": float, "tau": float, "gamma": float, "epsilon": float, "every": int, "start_epoch": int,
+               "samples": int, "seed": int}
     for key, kind in numbers.items():
         if key in reg:
             value = reg[key]
@@ -248,6 +249,8 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     if not 0.0 < reg.get("gamma", 0.9) <= 1.0:
         raise ConfigError(f"regularizer.gamma={reg['gamma']} is not valid; use a value in (0, 1]")
     _choice(reg.get("cells", "normal"), ("normal", "both"), "regularizer.cells")
+    if not isinstance(reg.get("clip", True), bool):
+        raise ConfigError(f"regularizer.clip={reg['clip']!r} is not valid; use true or false")
     name = reg.pop("name")
     if "lambda" in reg:
         reg["lam"] = reg.pop("lambda")

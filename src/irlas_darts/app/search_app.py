@@ -84,6 +84,7 @@ def build_searcher(cfg: DictConfig, device: torch.device) -> tuple[Searcher, Sea
     arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
 
     name, options = regularizer_options(cfg)
+    options.setdefault("seed", cfg.seed)  # draws of `samples` > 0 follow the run's seed
     experts = expert_cells(space, list(cfg.expert[space.name]))
     regularizer = create_regularizer(name, space, expert=experts, **options)
 
