@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +10,8 @@ from irlas_darts.spaces import (
 )
 from irlas_darts.spaces.published import published_facts
 
-REFERENCE = "/work/shared/reference/published_genotypes.json"
+# The shared reference sits beside the checkout (../shared), as in CI.
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "published_genotypes.json"
 
 
 @pytest.mark.parametrize("name", PUBLISHED_GENOTYPES)
