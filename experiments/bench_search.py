@@ -76,6 +76,42 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
                "peak_kind": "cuda_alloc" if dev.type == "cuda" else "rss_growth"})
 
 
+def _overhead(batch: int, steps: int, device: str, threads: int | None, queue) -> None:
+    """Regularizer cost, measured interleaved: the same searcher alternates steps with `none` and with `irl`, so
+    both see the same machine load (separate runs drift on a shared machine by more than the cost itself)."""
+    import torch
+
+    from irlas_darts.regularizers import create_regularizer
+    from irlas_darts.search.architecture import Architecture
+    from irlas_darts.search.loop import SearchData, Searcher, SearchSettings
+    from irlas_darts.search.supernet import create_supernet
+    from irlas_darts.spaces import create_space
+    from irlas_darts.topology import expert_cells
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    space = create_space("darts")
+    net = create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8).to(dev)
+    arch = Architecture(space, generator=torch.Generator().manual_seed(0)).to(dev)
+    regs = {name: create_regularizer(name, space, expert=expert_cells(space, _expert_texts()), lam=0.003, tau=0.1)
+            for name in ("none", "irl")}
+    x = torch.randn(2 * batch, 3, 32, 32, device=dev)
+    y = torch.randint(0, 10, (2 * batch,), device=dev)
+    searcher = Searcher(space, net, arch, SearchData(x[:batch], y[:batch], x[batch:], y[batch:]),
+                        SearchSettings(epochs=1, batch_size=batch), regs["irl"], seed=0)
+    times: dict[str, list[float]] = {"none": [], "irl": []}
+    for i in range(2 * (steps + 1)):
+        name = ("none", "irl")[i % 2]
+        searcher.regularizer = regs[name]
+        t0 = time.perf_counter()
+        searcher.step(x[:batch], y[:batch], x[batch:], y[batch:], lr=0.025).sum().item()
+        if i >= 2:
+            times[name].append(time.perf_counter() - t0)
+    queue.put({name: 1000 * statistics.median(t) for name, t in times.items()})
+
+
 def _expert_texts() -> list[str]:
     import yaml
 
@@ -115,6 +151,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cuda" if _cuda() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--overhead-steps", type=int, default=10,
+                    help="interleaved none/irl step pairs for the regularizer's cost (0: skip)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
@@ -124,6 +162,18 @@ def main() -> None:
     rows = run(modes, [int(b) for b in args.batch.split(",")], args.steps, args.warmup, args.device, args.threads)
     print(f"DARTS supernet, 16 channels, 8 cells, 32x32 inputs, device {args.device}, median of {args.steps} steps")
     print(table(rows))
+    if args.overhead_steps:
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        batch = int(args.batch.split(",")[0])
+        p = ctx.Process(target=_overhead, args=(batch, args.overhead_steps, args.device, args.threads, q))
+        p.start()
+        res = q.get()
+        p.join()
+        print(f"\nIRL regularizer cost, first order, batch {batch}, {args.overhead_steps} interleaved step pairs: "
+              f"none {res['none']:.0f} ms, irl {res['irl']:.0f} ms per step, "
+              f"{100 * (res['irl'] / res['none'] - 1):+.1f}%")
+        rows.append({"mode": "overhead", "batch": batch, **res})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
