@@ -162,7 +162,7 @@ class Searcher:
         nn.utils.clip_grad_norm_(self.net.parameters(), self.settings.grad_clip)
         self.w_optimizer.step()
         with torch.no_grad():
-            n = torch.tensor(float(yw.numel()), device=loss.device)
+            n = loss.detach().new_full((), float(yw.numel()))  # a fill on the device, not a host copy
             return torch.stack([
                 loss.detach() * n, (logits.argmax(-1) == yw).sum().float(), n,
                 arch_log["arch_loss"].float() * n, arch_log["penalty"].float() * n,
