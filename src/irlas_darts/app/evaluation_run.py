@@ -6,6 +6,7 @@ and ``latency_batch``, ``test_acc`` when trained), ``history.csv`` and ``checkpo
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -16,8 +17,9 @@ from omegaconf import DictConfig
 
 from ..data import load_dataset
 from ..evaluation import EvalSettings, Trainer, build_network, count_flops, count_params, measure_latency
-from ..spaces import AnyGenotype, Genotype, GenotypeError, PUBLISHED_GENOTYPES, genotype_from_json, genotype_from_text
-from ..spaces import published_genotype
+from ..spaces import (
+    PUBLISHED_GENOTYPES, AnyGenotype, Genotype, GenotypeError, genotype_from_json, genotype_from_text, published_genotype,
+)
 from .io import load_checkpoint, save_checkpoint, write_csv, write_json
 from .progress import progress_bar
 
@@ -26,8 +28,6 @@ log = logging.getLogger("irlas_darts.eval")
 
 def resolve_genotype(spec: str) -> AnyGenotype:
     """A published name, a ``genotype.json``/``genotype.txt`` file, or a search run directory holding one."""
-    import json
-
     if spec in PUBLISHED_GENOTYPES:
         return published_genotype(spec)
     path = Path(spec)
