@@ -79,6 +79,15 @@ def alpha_heatmap(alphas: Mapping[str, Any], space: SearchSpace | str, path: str
     return save_figure(fig, path)
 
 
+def _frame(ax, xlabel: str, ylabel: str, title: str | None) -> None:
+    """Axis labels, a light grid and the optional title, alike on every report plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+
+
 def plot_accuracy_vs_latency(points: Sequence[Mapping[str, Any]], path: str | Path, *, xlabel: str = "latency (ms)",
                              ylabel: str = "accuracy (%)", title: str | None = None,
                              annotate: bool | None = None) -> Path:
@@ -102,11 +111,7 @@ def plot_accuracy_vs_latency(points: Sequence[Mapping[str, Any]], path: str | Pa
                 ax.annotate(str(p["label"]), (float(p["latency_ms"]), float(p["acc"])), xytext=(4, 4),
                             textcoords="offset points", fontsize=7, color="#333333")
     ax.margins(0.1)  # room for the point labels
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _frame(ax, xlabel, ylabel, title)
     if colors:
         ax.legend(title="group", fontsize=8, title_fontsize=8, loc="best")
     else:
@@ -143,11 +148,7 @@ def plot_curves(curves: Mapping[str, Sequence[Sequence[float]]], path: str | Pat
                 label=f"{group} (mean of {len(runs)})")
         drawn = True
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if title:
-        ax.set_title(title)
+    _frame(ax, xlabel, ylabel, title)
     if drawn:
         ax.legend(fontsize=8, loc="best")
     else:
