@@ -58,23 +58,30 @@ def test_loss_values_and_gradients(space_name):
     genotype = space.derive(alphas)
     none = create_regularizer("none", space, expert=experts(space))
     imitation = create_regularizer("imitation", space, expert=experts(space), lam=0.7, tau=0.3)
-    irl = create_regularizer("irl", space, expert=experts(space), lam=0.7, tau=0.3)
-    for reg in (none, imitation, irl):
+    # SPEC's form: linear reward, mu^(0) from the derived genotype
+    spec = create_regularizer("irl", space, expert=experts(space), lam=0.7, tau=0.3, reward="linear",
+                              policy="derived", guard=False)
+    irl = create_regularizer("irl", space, expert=experts(space), lam=0.7, tau=0.3, guard=False)
+    for reg in (none, imitation, spec, irl):
         reg.start(alphas, genotype)
     mu_soft = soft_feature_expectation(space, alphas, 0.3)
     mu_e = irl.tracker.mu_expert
     assert none.loss(alphas).item() == 0.0 and not none.loss(alphas).requires_grad
     torch.testing.assert_close(imitation.loss(alphas), 0.7 * ((mu_soft - mu_e) ** 2).sum())
     # w^(0) = mu_E - mu^(0), mu^(0) = features of the genotype derived from the initial alphas
-    torch.testing.assert_close(irl.tracker.w, mu_e - genotype_feature_expectation(space, genotype))
-    loss = irl.loss(alphas)
-    torch.testing.assert_close(loss, -0.7 * irl.tracker.w @ mu_soft)
+    torch.testing.assert_close(spec.tracker.w, mu_e - genotype_feature_expectation(space, genotype))
+    loss = spec.loss(alphas)
+    torch.testing.assert_close(loss, -0.7 * spec.tracker.w @ mu_soft)
     # w is a constant: the gradient is -lambda * J^T w
     grads = torch.autograd.grad(loss, list(alphas.values()), allow_unused=True)
-    expected = torch.autograd.grad(-0.7 * (irl.tracker.w.detach() @ mu_soft), list(alphas.values()), allow_unused=True)
+    expected = torch.autograd.grad(-0.7 * (spec.tracker.w.detach() @ mu_soft), list(alphas.values()), allow_unused=True)
     for g, e in zip(grads, expected):
         assert (g is None and e is None) or torch.allclose(g, e)
-    assert not irl.tracker.w.requires_grad
+    assert not spec.tracker.w.requires_grad
+    # the default: mu^(0) = mu_soft(alpha^(0)), mirror reward w . mu_E - |w| . |mu - mu_E|
+    w = irl.tracker.w
+    torch.testing.assert_close(w, mu_e - mu_soft.detach())
+    torch.testing.assert_close(irl.loss(alphas), -0.7 * (w @ mu_e - w.abs() @ (mu_soft - mu_e).abs()))
 
 
 def test_loss_follows_the_alphas_dtype_and_irl_starts_lazily():
@@ -85,7 +92,7 @@ def test_loss_follows_the_alphas_dtype_and_irl_starts_lazily():
     loss = irl.loss(alphas)  # first call: the alphas it sees are taken as the initial ones
     assert irl.started and loss.dtype == torch.float32
     loss.backward()
-    torch.testing.assert_close(irl.tracker.mubar, genotype_feature_expectation(space, space.derive(alphas)))
+    torch.testing.assert_close(irl.tracker.mubar, soft_feature_expectation(space, alphas, irl.tau).double().detach())
 
 
 def test_irl_steps_follow_every_and_start_epoch():
@@ -138,7 +145,7 @@ def test_none_without_expert_still_reports_topology():
 
 def test_sampled_policy_features():
     space = create_space("darts")
-    reg = create_regularizer("irl", space, expert=experts(space), samples=8, seed=3)
+    reg = create_regularizer("irl", space, expert=experts(space), policy="derived", samples=8, seed=3)
     flat = alphas_for(space, 0, scale=1e-3)
     a, b = reg.policy_features(flat), reg.policy_features(flat)
     assert not torch.equal(a, b)  # fresh draws from a near-uniform p(alpha)
@@ -150,7 +157,8 @@ def test_sampled_policy_features():
 @pytest.mark.parametrize("name", ["none", "imitation", "irl"])
 def test_resume_is_exact(name):
     space = create_space("darts")
-    make = lambda: create_regularizer(name, space, expert=experts(space), samples=2, epsilon=0.0)  # noqa: E731
+    make = lambda: create_regularizer(name, space, expert=experts(space), policy="derived", samples=2,  # noqa: E731
+                                      epsilon=0.0)
     a = make()
     a.start(alphas_for(space, 0))
     for epoch in range(3):
@@ -174,3 +182,70 @@ def test_resume_is_exact(name):
     if name != "none":
         with pytest.raises(ValueError, match="not 'none'"):
             create_regularizer("none", space, expert=experts(space)).load_state_dict(a.state_dict())
+
+
+def _param_free_mass(space, alphas, tau):
+    from irlas_darts.topology import soft_adjacency
+
+    return soft_adjacency(space, alphas[space.cell_types[0]], tau).parameter_free_mass()
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+@pytest.mark.parametrize("guard", [True, False])
+def test_prior_never_feeds_a_cell_past_the_experts_parameter_free_edges(space_name, guard):
+    """Law: where a cell already has more soft skip + pool edges than the expert, a descent step on the irl loss
+    does not add more (first order: -grad loss . grad M <= 0). Without the guard the reward's other features do push
+    some such cells further, which is why the guard is on by default."""
+    space = create_space(space_name)
+    cell = space.cell_types[0]
+    free_ops = [i for i, op in enumerate(space.ops) if space.op_class(op) in ("skip", "pool")]
+    violations = checked = 0
+    for seed in range(120):
+        gen = torch.Generator().manual_seed(seed)
+        start = {c: torch.randn(space.alpha_shape, generator=gen, dtype=torch.float64) for c in space.cell_types}
+        reg = create_regularizer("irl", space, expert=experts(space), lam=1.0, tau=0.1, guard=guard)
+        reg.start(start)  # w = mu_E - mu(start): mixed signs, as mid-search
+        alphas = alphas_for(space, 1000 + seed, scale=float(torch.rand(1, generator=gen)) * 3)
+        for c in alphas:
+            alphas[c][:, free_ops] += float(torch.rand(1, generator=gen)) * 3  # lean towards skip / pool
+        alphas = {c: a.requires_grad_() for c, a in alphas.items()}
+        mass = _param_free_mass(space, alphas, 0.1)
+        if float(mass.detach()) <= reg.expert_param_free[cell]:
+            continue
+        checked += 1
+        g_loss, = torch.autograd.grad(reg.loss(alphas), alphas[cell])
+        g_mass, = torch.autograd.grad(mass, alphas[cell])
+        violations += float(-(g_loss * g_mass).sum()) > 1e-9
+    assert checked > 100
+    if guard:
+        assert violations == 0
+    else:
+        assert violations > 0  # the case the guard exists for
+
+
+def test_guard_leaves_cells_within_the_expert_alone():
+    """Below the expert's parameter-free mass the guard adds nothing: the loss and its gradient are the reward's."""
+    space = create_space("darts")
+    alphas = alphas_for(space, 3)
+    for c in alphas:
+        alphas[c][:, 4:] += 3.0  # conv-heavy cell: few skip / pool edges
+    alphas = {c: a.requires_grad_() for c, a in alphas.items()}
+    on = create_regularizer("irl", space, expert=experts(space), lam=1.0, guard=True)
+    off = create_regularizer("irl", space, expert=experts(space), lam=1.0, guard=False)
+    for reg in (on, off):
+        reg.start(alphas_for(space, 4))
+    assert float(_param_free_mass(space, alphas, on.tau).detach()) < on.expert_param_free["normal"]
+    g_on, = torch.autograd.grad(on.loss(alphas), alphas["normal"])
+    g_off, = torch.autograd.grad(off.loss(alphas), alphas["normal"])
+    torch.testing.assert_close(g_on, g_off)
+
+
+def test_expert_parameter_free_edges_match_the_expert_cells():
+    from irlas_darts.topology import cell_statistics
+
+    for space_name in ("darts", "nb201"):
+        space = create_space(space_name)
+        reg = create_regularizer("irl", space, expert=experts(space))
+        cell = space.cell_types[0]
+        counts = [cell_statistics(space, g, cell)["param_free"] for g in reg.expert]
+        assert reg.expert_param_free[cell] == pytest.approx(sum(counts) / len(counts))

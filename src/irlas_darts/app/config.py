@@ -220,7 +220,8 @@ def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:
         _at_least(ev.cutout, 0, f"{prefix}.cutout")
 
 
-REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples", "clip", "seed"}
+REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples", "clip", "seed",
+                    "reward", "policy", "guard"}
 
 
 def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
@@ -249,8 +250,11 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     if not 0.0 < reg.get("gamma", 0.9) <= 1.0:
         raise ConfigError(f"regularizer.gamma={reg['gamma']} is not valid; use a value in (0, 1]")
     _choice(reg.get("cells", "normal"), ("normal", "both"), "regularizer.cells")
-    if not isinstance(reg.get("clip", True), bool):
-        raise ConfigError(f"regularizer.clip={reg['clip']!r} is not valid; use true or false")
+    _choice(reg.get("reward", "mirror"), ("mirror", "linear"), "regularizer.reward")
+    _choice(reg.get("policy", "soft"), ("soft", "derived"), "regularizer.policy")
+    for key in ("clip", "guard"):
+        if not isinstance(reg.get(key, True), bool):
+            raise ConfigError(f"regularizer.{key}={reg[key]!r} is not valid; use true or false")
     name = reg.pop("name")
     if "lambda" in reg:
         reg["lam"] = reg.pop("lambda")

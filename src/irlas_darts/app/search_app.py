@@ -26,7 +26,7 @@ from ..search.architecture import Architecture
 from ..search.loop import SearchData, Searcher, SearchSettings
 from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
-from ..topology import cell_statistics, expert_cells
+from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
 from .config import conf_dir, register_configs, regularizer_options, validate_search_config
 from .errors import run_guarded
@@ -101,6 +101,18 @@ def build_searcher(cfg: DictConfig, device: torch.device) -> tuple[Searcher, Sea
     return searcher, space, dataset
 
 
+def collapsed_cells(space: SearchSpace, genotype: Any) -> dict[str, dict[str, Any]]:
+    """The derived cells that have collapsed (see ``cell_statistics``), with their statistics."""
+    stats = {cell: cell_statistics(space, genotype, cell) for cell in genotype.cell_types}
+    return {cell: st for cell, st in stats.items() if st["collapsed"]}
+
+
+def collapse_warning(space: SearchSpace, cell: str, stats: dict[str, Any], where: str) -> str:
+    return (f"collapse: {where} has a {cell} cell with {stats['param_free']} parameter-free edges of "
+            f"{stats['edges']} (threshold {collapse_threshold(space)}, conv depth {stats['conv_depth']}); "
+            "see README, 'The prior'")
+
+
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.3f}", f"train_acc {row['train_acc']:.3f}",
              f"val_acc {row['val_acc']:.3f}", f"lr {row['lr']:.4f}"]
@@ -129,11 +141,16 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     tracker = Tracker(cfg, run_dir)
     elapsed = sum(row["seconds"] for row in searcher.history)
     epochs = cfg.search.epochs
+    collapsed = collapsed_cells(space, searcher.genotype())
     while not searcher.done:
         bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress)
         row = searcher.train_epoch(progress=bar)
         elapsed += row["seconds"]
         log.info(epoch_line(row, epochs))
+        now = collapsed_cells(space, searcher.genotype())
+        for cell in sorted(set(now) - set(collapsed)):
+            log.warning(collapse_warning(space, cell, now[cell], f"epoch {row['epoch']}"))
+        collapsed = now
         write_csv(run_dir / "history.csv", searcher.history)
         save_checkpoint(checkpoint, searcher.state_dict())
         tracker.log_epoch(row)
@@ -153,6 +170,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "genotype_text": genotype.to_text(),
         "topology": searcher.regularizer.summary(alphas, genotype),
         "cell_stats": {cell: cell_statistics(space, genotype, cell) for cell in genotype.cell_types},
+        "collapsed": sorted(collapsed_cells(space, genotype)),
         "alphas": {c: a.tolist() for c, a in alphas.items()},
         "environment": environment(device),
     }
@@ -179,6 +197,8 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         write_json(run_dir / "metrics.json", metrics)
     tracker.finish(metrics, run_dir / "genotype.json", pictures)
     log.info("genotype: %s", genotype.to_text())
+    for cell, stats in collapsed_cells(space, genotype).items():
+        log.warning(collapse_warning(space, cell, stats, "the final genotype"))
     log.info("supernet val_acc %.4f after %d epochs (%.1fs); outputs in %s", metrics["val_acc"], epochs, elapsed, run_dir)
     return metrics
 

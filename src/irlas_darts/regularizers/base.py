@@ -24,16 +24,18 @@ import torch
 
 from ..spaces import Alphas, AnyGenotype, SearchSpace
 from ..topology import (
-    MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation, feature_names,
-    genotype_feature_expectation, soft_feature_expectation,
+    CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation, feature_expectation,
+    feature_names, genotype_feature_expectation, hard_adjacency, soft_adjacency, soft_feature_expectation,
 )
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 
 DEFAULTS: dict[str, Any] = {
     "lam": 1e-3, "tau": 0.05, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
-    "samples": 0, "seed": 0, "clip": True,
+    "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
+    "guard": True,
 }
+POLICIES = ("soft", "derived")
 
 
 def register_regularizer(name: str) -> Callable[[type], type]:
@@ -83,6 +85,9 @@ class Regularizer:
         samples: int = DEFAULTS["samples"],
         seed: int = DEFAULTS["seed"],
         clip: bool = DEFAULTS["clip"],
+        reward: str = DEFAULTS["reward"],
+        policy: str = DEFAULTS["policy"],
+        guard: bool = DEFAULTS["guard"],
         expert: Iterable[AnyGenotype | str] | None = None,
         **unknown: Any,
     ) -> None:
@@ -96,6 +101,10 @@ class Regularizer:
         self._check(samples >= 0, "samples", samples, "it must be >= 0")
         self._check(lam >= 0, "lambda", lam, "it must be >= 0")
         self._check(epsilon >= 0, "epsilon", epsilon, "it must be >= 0")
+        self._check(policy in POLICIES, "policy", policy, f"choose one of {', '.join(POLICIES)}")
+        self._check(reward in MirrorStimuli.FORMS, "reward", reward, f"choose one of {', '.join(MirrorStimuli.FORMS)}")
+        self.policy = policy
+        self.guard = bool(guard)  # used by `irl` (see regularizers/irl.py); accepted by all so sweeps share keys
         self.space = space
         self.lam, self.tau, self.gamma = float(lam), float(tau), float(gamma)
         self.every, self.start_epoch, self.samples = int(every), int(start_epoch), int(samples)
@@ -108,7 +117,7 @@ class Regularizer:
         self.tracker: MirrorStimuli | None = None
         if self.expert:
             mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma)
-            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip)
+            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip, form=reward)
         self.generator = torch.Generator().manual_seed(int(seed))  # only `samples > 0` draws from it
         self._cache: dict[tuple, torch.Tensor] = {}
 
@@ -206,17 +215,28 @@ class Regularizer:
     # --- topology helpers shared by the plugins -------------------------------------------------------------------
     def soft_features(self, alphas: Alphas) -> torch.Tensor:
         """mu_soft(alpha) over the covered cells, in the alphas' dtype and device (never under bf16 autocast)."""
+        return feature_expectation(self.space, self.soft_cells(alphas), self.cells, self.gamma)
+
+    def soft_cells(self, alphas: Alphas) -> dict[str, CellAdjacency]:
+        """The soft adjacency of every covered cell (never under bf16 autocast)."""
         device_type = next(iter(alphas.values())).device.type
         with torch.autocast(device_type=device_type, enabled=False):
-            return soft_feature_expectation(self.space, alphas, self.tau, self.cells, self.gamma)
+            return {c: soft_adjacency(self.space, alphas[c], self.tau) for c in self.covered}
 
     def policy_features(self, alphas: Alphas, genotype: AnyGenotype | None = None) -> torch.Tensor:
-        """mu^(j): features of the derived genotype, or the mean over ``samples`` genotypes drawn from p(alpha).
+        """mu^(j), the policy's feature expectation that the projection step consumes.
 
-        A draw derives from Gumbel-perturbed alphas: in NB201 that is exactly one op per edge sampled from the
-        softmax; in DARTS the space's top-k rule then picks the edges from the sampled strengths.
+        ``policy=soft`` (default): ``mu_soft(alpha)``, the very quantity the reward acts on. The derived genotype of
+        near-uniform alphas is an arbitrary cell (an argmax over noise), so ``w^(0) = mu_E - mu(derived)`` pointed the
+        prior at whatever that cell lacked (in the DARTS space often identity edges), while the gradient moved the
+        soft cell, whose features were elsewhere. ``policy=derived``: SPEC's genotype features, or with
+        ``samples = M > 0`` the mean over M genotypes drawn from p(alpha): a draw derives from Gumbel-perturbed
+        alphas (in NB201 exactly one op per edge sampled from the softmax; in DARTS the top-k rule then picks the
+        edges from the sampled strengths).
         """
         detached = _detached(alphas)
+        if self.policy == "soft":
+            return soft_feature_expectation(self.space, detached, self.tau, self.cells, self.gamma)
         if self.samples == 0:
             genotype = genotype if genotype is not None else self.space.derive(detached)
             return genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)

@@ -19,6 +19,7 @@ from torch import nn
 from ..data import BatchIterator
 from ..regularizers.base import Regularizer
 from ..spaces import AnyGenotype, SearchSpace
+from ..topology.stats import cell_statistics
 from .architect import Architect
 from .architecture import Architecture
 
@@ -140,6 +141,8 @@ class Searcher:
         self._check_finite(row)
         genotype = self.arch.genotype()
         row.update(self.regularizer.update(self.epoch, self.arch.as_dict(), genotype))
+        for cell in genotype.cell_types:  # the collapse measure, per epoch: kept skip + pool edges of each cell
+            row[f"param_free_{cell}"] = cell_statistics(self.space, genotype, cell)["param_free"]
         row["genotype"] = genotype.to_text()
         row["seconds"] = time.perf_counter() - start
         self.epoch += 1

@@ -7,11 +7,11 @@ from .features import (
 )
 from .irl import MirrorStimuli
 from .soft_adjacency import CLASSES, CellAdjacency, class_matrix, hard_adjacency, soft_adjacency
-from .stats import cell_statistics, genotype_statistics
+from .stats import cell_statistics, collapse_threshold, edge_slots, genotype_statistics
 
 __all__ = [
-    "CLASSES", "CellAdjacency", "MirrorStimuli", "cell_feature_expectation", "cell_statistics", "class_matrix",
-    "covered_cells", "expert_cells", "expert_feature_expectation", "expert_texts", "feature_expectation",
+    "CLASSES", "CellAdjacency", "MirrorStimuli", "cell_feature_expectation", "cell_statistics", "class_matrix", "collapse_threshold",
+    "covered_cells", "edge_slots", "expert_cells", "expert_feature_expectation", "expert_texts", "feature_expectation",
     "feature_names", "genotype_feature_expectation", "genotype_statistics", "hard_adjacency", "node_feature_names",
     "node_features", "soft_adjacency", "soft_feature_expectation",
 ]

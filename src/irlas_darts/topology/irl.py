@@ -10,6 +10,15 @@ optimal for w, the expert is feasible) already keep the factor in [0, 1], so cli
 search's policy falls short of them, it keeps mubar a mixture of cells the search actually produced, so the margin
 never shrinks for a cell that did not come closer, and the step is Frank-Wolfe with exact line search: mubar
 converges to the point of the policies' convex hull nearest to mu_E. ``clip=False`` gives the plain line projection.
+
+The reward has two forms (``form``):
+
+- ``linear``: SPEC's ``F = w . mu``. Unbounded: its optimum is an extreme cell, so once the search has passed the
+  expert in a feature the reward keeps pulling it further (e.g. ever more identity edges: the all-skip collapse).
+- ``mirror`` (default): ``F = w . mu_E - |w| . |mu - mu_E|``. It equals the linear reward up to a constant on the
+  side of each feature where the search still falls short of the expert, and mirrors it on the far side, so it is
+  maximal exactly at the expert's features and never grows past them; ``|w_k|`` (learned by the projection steps,
+  shrinking as the search nears the expert) stays the feature's weight.
 """
 
 from __future__ import annotations
@@ -22,9 +31,14 @@ import torch
 class MirrorStimuli:
     """IRL state: mubar^(j), w^(j), margin t^(j) and their history; ``F(mu) = w . mu``."""
 
-    def __init__(self, mu_expert: torch.Tensor, epsilon: float = 0.01, clip: bool = True) -> None:
+    FORMS = ("mirror", "linear")
+
+    def __init__(self, mu_expert: torch.Tensor, epsilon: float = 0.01, clip: bool = True, form: str = "mirror") -> None:
         if epsilon < 0:
             raise ValueError(f"regularizer.epsilon={epsilon} is not valid; it must be >= 0")
+        if form not in self.FORMS:
+            raise ValueError(f"regularizer.reward={form!r} is not valid; choose one of {', '.join(self.FORMS)}")
+        self.form = form
         self.mu_expert = mu_expert.detach().to("cpu", torch.float64).clone()
         self.epsilon = float(epsilon)
         self.clip = bool(clip)
@@ -78,9 +92,17 @@ class MirrorStimuli:
     def converged(self) -> bool:
         return self.started and self.margin <= self.epsilon
 
-    def reward(self, mu: torch.Tensor) -> torch.Tensor:
-        """The mirror stimuli function summed over the cell, ``F = w . mu``; w is a constant (no gradient)."""
-        return self.w.to(mu.dtype).to(mu.device) @ mu
+    def reward(self, mu: torch.Tensor, w: torch.Tensor | None = None, mu_expert: torch.Tensor | None = None) -> torch.Tensor:
+        """The mirror stimuli function summed over the cell (see the module doc for the two forms).
+
+        w and mu_E are constants (no gradient flows into the IRL step); callers on a device may pass them already
+        moved there.
+        """
+        w = (self.w if w is None else w).to(device=mu.device, dtype=mu.dtype)
+        if self.form == "linear":
+            return w @ mu
+        mu_e = (self.mu_expert if mu_expert is None else mu_expert).to(device=mu.device, dtype=mu.dtype)
+        return w @ mu_e - w.abs() @ (mu - mu_e).abs()
 
     # --- state ----------------------------------------------------------------------------------------------------
     def _vector(self, mu: torch.Tensor) -> torch.Tensor:

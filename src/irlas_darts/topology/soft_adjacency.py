@@ -38,6 +38,10 @@ class CellAdjacency:
         """(E, 3) typed adjacency ``A^kappa_ij = a_ij * c_ij(kappa)``."""
         return self.keep.unsqueeze(-1) * self.mass
 
+    def parameter_free_mass(self) -> torch.Tensor:
+        """Soft count of kept pool and skip edges; on a genotype's adjacency, exactly its parameter-free edges."""
+        return self.typed[:, CLASSES.index("pool")].sum() + self.typed[:, CLASSES.index("skip")].sum()
+
 
 def class_matrix(space: SearchSpace, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
     """(n_ops, 3) 0/1 matrix: which class each op of the space belongs to (``none`` has an all-zero row)."""

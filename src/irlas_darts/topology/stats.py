@@ -5,16 +5,31 @@ These are exact graph statistics of a genotype, not the soft features: a reader 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..spaces import AnyGenotype, SearchSpace
+
+COLLAPSE_SHARE = 5 / 8  # DARTS' normal cell keeps 8 edges; 5 or more of them parameter-free is the skip collapse
+
+
+def edge_slots(space: SearchSpace) -> int:
+    """Edges a derived cell can keep: DARTS 8 (top-k per node), NAS-Bench-201 6 (every edge)."""
+    k = getattr(space, "k", None)
+    return space.n_nodes * k if k else len(space.edges)
+
+
+def collapse_threshold(space: SearchSpace) -> int:
+    """Parameter-free edges from which a cell counts as collapsed: DARTS 5 of 8, NAS-Bench-201 4 of 6."""
+    return math.ceil(COLLAPSE_SHARE * edge_slots(space))
 
 
 def cell_statistics(space: SearchSpace, genotype: AnyGenotype, cell: str | None = None) -> dict[str, Any]:
     """Counts of kept ops by class, and ``conv_depth``: the most conv edges on one path from a cell input to the output.
 
     A node no path from an input reaches (NB201 ``none`` edges) does not count; a cell whose output nothing reaches has
-    depth 0 and ``connected = False``.
+    depth 0 and ``connected = False``. ``param_free`` counts kept skip and pool edges; the cell has ``collapsed`` when
+    they reach ``collapse_threshold`` or no conv lies on any path to the output (never judged for a reduction cell).
     """
     cell = cell or genotype.cell_types[0]
     kept = [(i, j, op) for i, j, op in genotype.edges(cell) if op != "none"]
@@ -26,12 +41,17 @@ def cell_statistics(space: SearchSpace, genotype: AnyGenotype, cell: str | None 
             depth[node] = max(reach)
     # the output reads genotype.concat: DARTS concatenates nodes 2..5, in NB201 the last node is the output
     outs = [depth[n] for n in genotype.concat(cell) if n in depth]
+    param_free = classes.count("skip") + classes.count("pool")
+    conv_depth = max(outs) if outs else 0
+    judged = cell != "reduce"  # a reduction cell is meant to pool: published DARTS reduce cells are mostly max_pool
     return {
+        "param_free": param_free,
+        "collapsed": judged and (param_free >= collapse_threshold(space) or conv_depth == 0),
         "skip_connect": classes.count("skip"),
         "conv": classes.count("conv"),
         "pool": classes.count("pool"),
         "edges": len(kept),
-        "conv_depth": max(outs) if outs else 0,
+        "conv_depth": conv_depth,
         "connected": bool(outs),
     }
 

@@ -1,0 +1,303 @@
+"""Does the learned prior help? Plain DARTS (`none`) vs `imitation` vs `irl` over seeds, in both spaces.
+
+Every job is one `irlas-search` run at the shipped defaults plus the suite's overrides, in its own process with one
+CPU thread (`--workers` of them side by side); finished jobs are reused, so an interrupted benchmark continues where
+it stopped. Prints the tables and the target checks, and writes them to `<out>/report.md` (+ `results.json`).
+
+Suites (pick with `--suites`, default: all but `smoke`):
+  nb201_fashion  NAS-Bench-201 on Fashion-MNIST (6000 images, 8 channels, 3 x 2 cells, 15 epochs), scored on the
+                 NAS-Bench-201 CIFAR-10 validation table
+  nb201_digits   NAS-Bench-201 on the bundled digits (preset digits_nb201), scored on the same table
+  darts_digits   DARTS space on digits (preset digits_darts: 8 channels, 4 cells, 6 epochs): `make search`'s setting
+  darts_fashion  DARTS space on Fashion-MNIST (3000 images, 8 channels, 4 cells, 6 epochs)
+  darts_long     the long search where DARTS drifts to skip connections: digits, 50 epochs, `none` and `irl` only
+  smoke          a seconds-long run on synthetic data (what the test suite runs)
+
+Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also `imitation` and `irl` at
+x0.3, x3 and x10 of the shipped lambda (the x1 arm is the default one).
+
+    python experiments/prior_benchmark.py                          # everything (hours on 2 cores; see README)
+    python experiments/prior_benchmark.py --suites nb201_fashion --sweep --seeds 0-4
+    make prior-benchmark ARGS="--suites darts_digits"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
+TABLE_COLUMN = "cifar10_valid_acc"
+SWEEP = (0.3, 1.0, 3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Suite:
+    space: str
+    dataset: str
+    overrides: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ("none", "imitation", "irl")
+    sweep: bool = True  # whether --sweep adds the lambda multiples to this suite
+
+
+SUITES: dict[str, Suite] = {
+    "nb201_fashion": Suite("nb201", "fashion_mnist", ("dataset.limit=6000", "space.channels=8", "space.layers=6",
+                                                      "search.epochs=15")),
+    "nb201_digits": Suite("nb201", "digits"),
+    "darts_digits": Suite("darts", "digits"),
+    "darts_fashion": Suite("darts", "fashion_mnist", ("dataset.limit=3000", "space.channels=8", "space.layers=4",
+                                                      "search.epochs=6")),
+    "darts_long": Suite("darts", "digits", ("search.epochs=50",), arms=("none", "irl"), sweep=False),
+    "smoke": Suite("nb201", "synthetic", ("search.epochs=2",), sweep=False),
+}
+
+
+@dataclass
+class Job:
+    suite: str
+    arm: str  # regularizer name, or name@multiple for a sweep arm
+    seed: int
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.arm}/seed{self.seed}"
+
+
+def shipped_lambda(name: str) -> float:
+    return float(yaml.safe_load((ROOT / "conf" / "regularizer" / f"{name}.yaml").read_text())["lambda"])
+
+
+def make_jobs(suites: list[str], seeds: list[int], sweep: bool, table: Path | None) -> list[Job]:
+    jobs = []
+    for name in suites:
+        suite = SUITES[name]
+        base = [f"space={suite.space}", f"dataset={suite.dataset}", *suite.overrides]
+        if suite.space == "nb201" and table is not None:
+            base.append(f"benchmark.table={table}")
+        arms: list[tuple[str, str, float | None]] = [(arm, arm, None) for arm in suite.arms]
+        if sweep and suite.sweep:
+            arms += [(f"{reg}@x{m:g}", reg, m) for reg in ("imitation", "irl") for m in SWEEP if m != 1.0]
+        for arm, reg, multiple in arms:
+            extra = [f"regularizer={reg}"]
+            if multiple is not None:
+                extra.append(f"regularizer.lambda={shipped_lambda(reg) * multiple:.6g}")
+            # seeds outermost, so a partial run already covers every arm
+            jobs += [Job(name, arm, s, base + extra + [f"seed={s}"]) for s in seeds]
+    jobs.sort(key=lambda j: (j.seed, j.suite, j.arm))
+    return jobs
+
+
+def run_job(job: Job, out: Path) -> tuple[Job, dict[str, Any] | None, str]:
+    run_dir = out / "runs" / job.key
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        return job, json.loads(metrics.read_text()), "cached"
+    cmd = [sys.executable, "-m", "irlas_darts", *job.overrides, f"hydra.run.dir={run_dir}", "runtime.threads=1",
+           "logger.progress=false", "resume=true"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not metrics.is_file():
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return job, None, f"failed (exit {proc.returncode}): {last}"
+    return job, json.loads(metrics.read_text()), "ran"
+
+
+def summarise(metrics: dict[str, Any], params: dict[str, float]) -> dict[str, Any]:
+    cell = "normal" if "normal" in metrics["cell_stats"] else next(iter(metrics["cell_stats"]))
+    stats = metrics["cell_stats"][cell]
+    row = {
+        "param_free": stats["param_free"],
+        "collapsed": bool(stats["collapsed"]),
+        "distance": metrics["topology"]["distance_to_expert"],
+        "val_acc": 100 * metrics["val_acc"],
+        "seconds": metrics["search_seconds"],
+        "genotype": metrics["genotype_text"],
+    }
+    if "benchmark" in metrics:
+        row["bench"] = metrics["benchmark"][TABLE_COLUMN]
+        row["params_m"] = params.get(metrics.get("arch_str", ""), math.nan)
+    return row
+
+
+def read_params(table: Path | None) -> dict[str, float]:
+    if table is None or not table.is_file():
+        return {}
+    import csv
+
+    with table.open() as fh:
+        return {row["arch_str"]: float(row["params_m"]) for row in csv.DictReader(fh) if "params_m" in row}
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {std:.2f}"
+
+
+def arm_order(arm: str) -> tuple:
+    reg, _, mult = arm.partition("@x")
+    return (["none", "imitation", "irl"].index(reg), float(mult or 1.0))
+
+
+def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) -> list[str]:
+    nb201 = SUITES[suite].space == "nb201"
+    key, label = ("bench", "NB201 CIFAR-10 valid acc") if nb201 else ("param_free", "parameter-free normal edges")
+    head = ["arm", *[f"seed {s}" for s in seeds], "mean ± std", "worst"]
+    extra = ["params (M)", "distance", "supernet acc"] if nb201 else ["collapsed", "distance", "supernet acc"]
+    lines = [f"### {suite}: {label} per seed", "", "| " + " | ".join(head + extra) + " |",
+             "|" + "---|" * (len(head) + len(extra))]
+    for arm in sorted(rows, key=arm_order):
+        by_seed = rows[arm]
+        vals = [by_seed[s][key] for s in seeds if s in by_seed]
+        cells = [f"{by_seed[s][key]:.2f}" if nb201 and s in by_seed else (str(by_seed[s][key]) if s in by_seed else "–")
+                 for s in seeds]
+        worst = (f"{min(vals):.2f}" if nb201 else str(max(vals))) if vals else "–"
+        present = [by_seed[s] for s in seeds if s in by_seed]
+        if nb201:
+            tail = [mean_std([r["params_m"] for r in present]), mean_std([r["distance"] for r in present])]
+        else:
+            tail = [f"{sum(r['collapsed'] for r in present)} of {len(present)}",
+                    mean_std([r["distance"] for r in present])]
+        tail.append(mean_std([r["val_acc"] for r in present]))
+        lines.append("| " + " | ".join([arm, *cells, mean_std(vals), worst, *tail]) + " |")
+    return lines + [""]
+
+
+def checks(results: dict[str, dict[str, dict[int, dict]]], seeds: list[int]) -> list[tuple[str, bool]]:
+    """The issue's targets, each a (statement, holds) pair, for the suites that ran with every seed."""
+    out: list[tuple[str, bool]] = []
+
+    def full(suite: str, arm: str) -> dict[int, dict] | None:
+        by_seed = results.get(suite, {}).get(arm, {})
+        return by_seed if all(s in by_seed for s in seeds) else None
+
+    def mean(by_seed: dict[int, dict], key: str) -> float:
+        return statistics.mean(by_seed[s][key] for s in seeds)
+
+    for suite in ("nb201_fashion", "nb201_digits"):
+        none, irl, imi = full(suite, "none"), full(suite, "irl"), full(suite, "imitation")
+        if not (none and irl):
+            continue
+        if suite == "nb201_fashion":
+            out.append((f"{suite}: irl mean >= 90.8 ({mean(irl, 'bench'):.2f})", mean(irl, "bench") >= 90.8))
+            worst = min(irl[s]["bench"] for s in seeds)
+            out.append((f"{suite}: no irl seed below 90.0 (worst {worst:.2f})", worst >= 90.0))
+            if imi:
+                out.append((f"{suite}: irl >= imitation ({mean(irl, 'bench'):.2f} vs {mean(imi, 'bench'):.2f})",
+                            mean(irl, "bench") >= mean(imi, "bench")))
+        out.append((f"{suite}: irl >= none ({mean(irl, 'bench'):.2f} vs {mean(none, 'bench'):.2f})",
+                    mean(irl, "bench") >= mean(none, "bench")))
+        for m in SWEEP:
+            arm = full(suite, f"irl@x{m:g}") if m != 1.0 else None
+            if arm:
+                out.append((f"{suite}: irl x{m:g} >= none ({mean(arm, 'bench'):.2f} vs {mean(none, 'bench'):.2f})",
+                            mean(arm, "bench") >= mean(none, "bench")))
+    for suite in ("darts_digits", "darts_fashion", "darts_long"):
+        none = full(suite, "none")
+        arms = {a: full(suite, a) for a in ["irl", *[f"irl@x{m:g}" for m in SWEEP if m != 1.0]]}
+        for arm, by_seed in arms.items():
+            if by_seed:
+                n = sum(by_seed[s]["collapsed"] for s in seeds)
+                out.append((f"{suite}: {arm} collapsed normal cells: {n} of {len(seeds)}", n == 0))
+        irl = arms["irl"]
+        if none and irl:
+            closer = [irl[s]["distance"] < none[s]["distance"] for s in seeds]
+            out.append((f"{suite}: irl closer to the expert than none on {sum(closer)} of {len(seeds)} seeds",
+                        all(closer)))
+            gap = mean(none, "val_acc") - mean(irl, "val_acc")
+            out.append((f"{suite}: irl supernet acc within 1 point of none (gap {gap:+.2f})", gap <= 1.0))
+        if suite == "darts_long" and none:
+            n = sum(none[s]["collapsed"] for s in seeds)
+            out.append((f"{suite}: none collapses on most seeds ({n} of {len(seeds)})", n > len(seeds) / 2))
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi or lo) + 1))
+    return seeds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suites", default=",".join(s for s in SUITES if s != "smoke"))
+    ap.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5")
+    ap.add_argument("--sweep", action="store_true", help="add imitation/irl at x0.3, x3, x10 of the shipped lambda")
+    ap.add_argument("--workers", type=int, default=2, help="jobs side by side, one CPU thread each")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "prior")
+    ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="NAS-Bench-201 CIFAR-10 table (CSV)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target check fails")
+    args = ap.parse_args()
+
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        print(f"prior_benchmark: error: unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
+        return 2
+    table = args.table if args.table.is_file() else None
+    if table is None and any(SUITES[s].space == "nb201" and SUITES[s].dataset != "synthetic" for s in suites):
+        print(f"prior_benchmark: error: --table {args.table} not found; NAS-Bench-201 suites are scored on it",
+              file=sys.stderr)
+        return 2
+    seeds = parse_seeds(args.seeds)
+    jobs = make_jobs(suites, seeds, args.sweep, table)
+    params = read_params(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    results: dict[str, dict[str, dict[int, dict]]] = {}
+    failures = []
+    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        futures = [pool.submit(run_job, job, args.out) for job in jobs]
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="searches", unit="run"):
+            job, metrics, status = fut.result()
+            if metrics is None:
+                failures.append(f"{job.key}: {status}")
+                continue
+            results.setdefault(job.suite, {}).setdefault(job.arm, {})[job.seed] = summarise(metrics, params)
+    wall = time.perf_counter() - started
+
+    lines = ["# Prior benchmark", "",
+             f"`python experiments/prior_benchmark.py --suites {','.join(suites)} --seeds {args.seeds}"
+             f"{' --sweep' if args.sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
+             f"{wall / 60:.1f} min wall on this machine ({args.workers} parallel jobs, 1 thread each; cached jobs "
+             "cost nothing).", ""]
+    for suite in suites:
+        if suite in results:
+            lines += suite_table(suite, results[suite], seeds)
+    verdicts = checks(results, seeds)
+    if verdicts:
+        lines += ["### Targets", ""] + [f"- [{'x' if ok else ' '}] {text}" for text, ok in verdicts] + [""]
+    if failures:
+        lines += ["### Failed jobs", ""] + [f"- {f}" for f in failures] + [""]
+    report = "\n".join(lines)
+    print(report)
+    (args.out / "report.md").write_text(report)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    if failures:
+        return 1
+    return 1 if args.strict and not all(ok for _, ok in verdicts) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
