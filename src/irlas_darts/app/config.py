@@ -20,15 +20,15 @@ class ConfigError(ValueError):
 
 
 def conf_dir() -> str:
-    """Absolute path of the ``conf/`` folder: the checkout's, else the copy installed under ``share/``."""
-    import sys
+    """Absolute path of the package's ``conf/`` folder.
 
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "conf", Path(sys.prefix) / "share" / "irlas_darts" / "conf"]
-    for path in candidates:
-        if (path / "irlas_search.yaml").is_file():
-            return str(path)
-    raise FileNotFoundError(f"irlas_darts configs not found (looked in {', '.join(map(str, candidates))})")
+    In a checkout ``src/irlas_darts/conf`` is a symlink to the top-level ``conf/`` (the one place configs are
+    edited); a built wheel holds a copy, so an installed package needs no checkout.
+    """
+    path = Path(__file__).resolve().parents[1] / "conf"
+    if not (path / "irlas_search.yaml").is_file():
+        raise FileNotFoundError(f"irlas_darts configs not found in {path}; reinstall the package")
+    return str(path)
 
 
 @dataclass
