@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -83,10 +84,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], run: dict[str, Any]
 
 
 def _reason(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for line in lines:
-        if "Unsupported" in line or "WeightsUnpickler error" in line:
-            return line.split("WeightsUnpickler error:")[-1].strip()[:160]
+    """The informative line of a load error (torch's weights-only message puts it after several lines of advice)."""
+    lines = [line.strip() for line in str(err).split("WeightsUnpickler error:")[-1].splitlines() if line.strip()]
     return (lines[0] if lines else type(err).__name__)[:160]
 
 
@@ -97,11 +96,13 @@ def load_checkpoint(path: str | Path, run: dict[str, Any] | None = None) -> dict
     other values is refused with the differing keys named.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about unusual pickle protocols: the error below says enough
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a user file can fail to unpickle in many ways; all are "not loadable"
-        if "Weights only load failed" in str(err):
-            raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain data "
-                                  f"({_reason(err)}), which could run code; irlas_darts never writes such a file — "
+        if "Unsupported global" in str(err):  # a class or function to call: the way a pickle runs code
+            raise CheckpointError(f"{path}: refused to load: it names objects other than tensors and plain data "
+                                  f"({_reason(err)}), which could run code; irlas_darts never writes such a file: "
                                   "delete it or choose another hydra.run.dir") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {_reason(err)}); "
                               "delete it to start afresh or choose another hydra.run.dir") from None
