@@ -155,6 +155,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "search_seconds": elapsed,
         "space": space.name,
         "dataset": cfg.dataset.name,
+        "n_train": {"weights": len(searcher.data.weight_y), "architecture": len(searcher.data.arch_y)},
         "regularizer": cfg.regularizer.name,
         "genotype": genotype.to_json(),
         "genotype_text": genotype.to_text(),
