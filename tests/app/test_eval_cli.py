@@ -21,7 +21,7 @@ def test_epochs_zero_builds_and_measures_without_loading_data(tmp_path, monkeypa
     def no_data(*args, **kwargs):
         raise AssertionError("eval.epochs=0 must not load data")
 
-    monkeypatch.setattr(evaluation_run, "load_dataset", no_data)
+    monkeypatch.setattr(evaluation_run, "load_data", no_data)
     cfg = compose_eval("genotype=DARTS_V2", "dataset=cifar10", "dataset.root=/nonexistent", "eval.epochs=0",
                        "eval.darts_layers=8", "eval.darts_channels=16", "eval.latency_batch=2")
     metrics = run_eval(cfg, tmp_path)

@@ -102,11 +102,10 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
 
 
 def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
-    assert res.returncode != 0
+    assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
     lines = [line for line in res.stderr.splitlines() if line.strip()]
-    error_lines = [line for line in lines if "error" in line.lower()]
-    assert error_lines, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("irlas-search: error: "), res.stderr
     for needle in needles:
         assert needle in res.stderr, (needle, res.stderr)
 

@@ -77,13 +77,34 @@ def test_pickle_without_pandas_says_so(tmp_path, monkeypatch):
     path.write_bytes(pickle.dumps({"arch_str": [A]}))
     monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
     with pytest.raises(BenchmarkError, match="pandas"):
-        lookup_arch(path, A)
+        lookup_arch(path, A, allow_pickle=True)
+
+
+class _Payload:
+    """Unpickling this writes a marker file: what a hostile table would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["table.pkl", "table.csv"])  # caught by its suffix, and by its first byte
+def test_pickled_table_is_refused_unless_allowed_and_nothing_runs(tmp_path, name):
+    marker = tmp_path / "pwned"
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps({"arch_str": [A], "acc": [1.0], "x": _Payload(marker)}, protocol=4))
+    with pytest.raises(BenchmarkError, match="benchmark.allow_pickle=true") as info:
+        load_table(path)
+    assert "to_csv" in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()
 
 
 def test_pandas_pickle(tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"arch_str": [A, B], "cifar10_acc": [94.0, 60.0], "flops": [100.0, 5.0]})
     frame.to_pickle(tmp_path / "table.pkl")
-    assert lookup_arch(tmp_path / "table.pkl", B) == {"cifar10_acc": 60.0}
+    assert lookup_arch(tmp_path / "table.pkl", B, allow_pickle=True) == {"cifar10_acc": 60.0}
     frame.set_index("arch_str").to_pickle(tmp_path / "indexed.pickle")
-    assert lookup_arch(tmp_path / "indexed.pickle", A) == {"cifar10_acc": 94.0}
+    assert lookup_arch(tmp_path / "indexed.pickle", A, allow_pickle=True) == {"cifar10_acc": 94.0}

@@ -1,5 +1,5 @@
 import json
-from pathlib import Path
+from importlib import resources
 
 import pytest
 import torch
@@ -10,8 +10,8 @@ from irlas_darts.spaces import (
 )
 from irlas_darts.spaces.published import published_facts
 
-# The shared reference sits beside the checkout (../shared), as in CI.
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "published_genotypes.json"
+# The reference is the package's own resource, so the check runs on any clone (and in an installed package).
+REFERENCE = resources.files("irlas_darts.resources").joinpath("published_genotypes.json")
 
 
 @pytest.mark.parametrize("name", PUBLISHED_GENOTYPES)
@@ -20,13 +20,18 @@ def test_published_genotypes_parse_and_match_reference(name):
     assert len(g.normal) == len(g.reduce) == 8
     assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
     assert published_facts(name)["published_params_millions"] > 3
-    try:
-        with open(REFERENCE) as f:
-            ref = json.load(f)["genotypes"][name]
-    except FileNotFoundError:
-        pytest.skip("shared reference not beside the checkout")
+    ref = json.loads(REFERENCE.read_text())["genotypes"][name]
     assert [list(p) for p in g.normal] == ref["normal"]
     assert [list(p) for p in g.reduce] == ref["reduce"]
+
+
+def test_darts_v2_is_the_released_cell():
+    # quark0/darts genotypes.py, DARTS_V2: pins the resource's content, not only its parsing.
+    g = published_genotype("DARTS_V2")
+    assert g.normal == (("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+                        ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2))
+    assert g.reduce == (("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+                        ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1))
 
 
 @pytest.mark.parametrize("name", PUBLISHED_GENOTYPES)

@@ -7,6 +7,8 @@ choices) with one line that names the field. The ``regularizer`` node stays a pl
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -20,15 +22,15 @@ class ConfigError(ValueError):
 
 
 def conf_dir() -> str:
-    """Absolute path of the ``conf/`` folder: the checkout's, else the copy installed under ``share/``."""
-    import sys
+    """Absolute path of the package's ``conf/`` folder.
 
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "conf", Path(sys.prefix) / "share" / "irlas_darts" / "conf"]
-    for path in candidates:
-        if (path / "irlas_search.yaml").is_file():
-            return str(path)
-    raise FileNotFoundError(f"irlas_darts configs not found (looked in {', '.join(map(str, candidates))})")
+    In a checkout ``src/irlas_darts/conf`` is a symlink to the top-level ``conf/`` (the one place configs are
+    edited); a built wheel holds a copy, so an installed package needs no checkout.
+    """
+    path = Path(__file__).resolve().parents[1] / "conf"
+    if not (path / "irlas_search.yaml").is_file():
+        raise FileNotFoundError(f"irlas_darts configs not found in {path}; reinstall the package")
+    return str(path)
 
 
 @dataclass
@@ -97,9 +99,10 @@ class RuntimeConfig:
 
 @dataclass
 class BenchmarkConfig:
-    table: Optional[str] = None  # NAS-Bench-201 table (CSV or pandas pickle)
+    table: Optional[str] = None  # NAS-Bench-201 table (CSV; a pandas pickle only with allow_pickle)
     arch_column: Optional[str] = None  # default: the first of arch_str / cellstr / arch present
     accuracy_columns: list[str] = field(default_factory=list)  # default: every column with 'acc' in its name
+    allow_pickle: bool = False  # a pickled table can run code when loaded: read one only when set
 
 
 @dataclass
@@ -178,15 +181,62 @@ def _at_least(value: float, low: float, key: str, strict: bool = False) -> None:
         raise ConfigError(f"{key}={value} is not valid; it must be {'>' if strict else '>='} {low}")
 
 
-def validate_search_config(cfg: DictConfig) -> None:
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _int_at_least(value: Any, low: int, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{key}={value!r} is not valid; it must be an integer >= {low}")
+
+
+def validate_shared(cfg: DictConfig) -> None:
+    """Check ``device``, ``seed``, ``runtime.*`` and ``dataset.*`` (shared by both apps) before anything is built."""
     from ..data import available_datasets
+
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device={cfg.device!r} is not valid; choose one of {', '.join(DEVICES)}")
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device=cuda but no CUDA device is available here; use device=auto or device=cpu")
+    _int_at_least(cfg.seed, 0, "seed")
+    if cfg.runtime.threads is not None:
+        _int_at_least(cfg.runtime.threads, 1, "runtime.threads")
+    ds = cfg.dataset
+    if ds.name not in available_datasets():
+        raise ConfigError(f"dataset.name={ds.name!r} is not valid; choose one of {', '.join(available_datasets())}")
+    if ds.limit is not None:
+        _int_at_least(ds.limit, 1, "dataset.limit")
+    if not 0.0 < ds.weight_fraction < 1.0:
+        raise ConfigError(f"dataset.weight_fraction={ds.weight_fraction} is not valid; use a value in (0, 1)")
+    shape = list(ds.shape)
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
+        raise ConfigError(f"dataset.shape={shape} is not valid; give [channels, height, width], each >= 1")
+    _int_at_least(ds.num_classes, 2, "dataset.num_classes")
+
+
+def check_known_keys(cfg: DictConfig, schema: type, prefix: str = "") -> None:
+    """Refuse keys that no schema field holds (``+search.foo=1``): nothing would read them, so they would be lost."""
+    hints = typing.get_type_hints(schema)
+    fields = [f.name for f in dataclasses.fields(schema)]
+    for key in cfg.keys():
+        if key not in hints:
+            where = f" of {prefix[:-1]}" if prefix else ""
+            raise ConfigError(f"{prefix}{key} is not a known key{where}; known keys: {', '.join(fields)}")
+        node = cfg._get_node(key)
+        if dataclasses.is_dataclass(hints[key]) and isinstance(node, DictConfig):
+            check_known_keys(node, hints[key], f"{prefix}{key}.")
+
+
+def validate_search_config(cfg: DictConfig) -> None:
     from ..spaces import available_spaces
 
+    check_known_keys(cfg, SearchAppConfig)
+    validate_shared(cfg)
     _choice(cfg.space.name, tuple(available_spaces()), "space.name")
-    _choice(cfg.dataset.name, tuple(available_datasets()), "dataset.name")
     _choice(cfg.search.order, ("first", "second"), "search.order")
     _choice(cfg.search.hvp, ("exact", "finite_difference"), "search.hvp")
-    _choice(cfg.device, ("auto", "cpu", "cuda"), "device")
     _at_least(cfg.search.epochs, 1, "search.epochs")
     _at_least(cfg.search.batch_size, 1, "search.batch_size")
     for key in ("lr", "arch_lr"):
@@ -197,16 +247,23 @@ def validate_search_config(cfg: DictConfig) -> None:
     _at_least(cfg.space.layers, 3, "space.layers")
     if cfg.space.name == "nb201" and cfg.space.layers % 3:
         raise ConfigError(f"space.layers={cfg.space.layers} is not valid for nb201; use a multiple of 3 (3 stages of N cells)")
-    if not 0.0 < cfg.dataset.weight_fraction < 1.0:
-        raise ConfigError(f"dataset.weight_fraction={cfg.dataset.weight_fraction} is not valid; use a value in (0, 1)")
-    if cfg.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("device=cuda but no CUDA device is available; use device=auto or device=cpu")
     regularizer_options(cfg)
+    if cfg.benchmark.table and cfg.space.name != "nb201":
+        raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table and applies to space=nb201 "
+                          f"only; this search has space={cfg.space.name}: drop benchmark.table or use space=nb201")
     if cfg.evaluate.enabled:
         validate_eval_config(cfg.evaluate, "evaluate")
+
+
+def validate_eval_app_config(cfg: DictConfig) -> None:
+    """``irlas-eval``: the shared keys, the recipe, and the shared keys it cannot act on."""
+    check_known_keys(cfg, EvalAppConfig)
+    validate_shared(cfg)
+    validate_eval_config(cfg.eval)
+    default = DatasetConfig.weight_fraction
+    if cfg.dataset.weight_fraction != default:
+        raise ConfigError(f"dataset.weight_fraction={cfg.dataset.weight_fraction} only applies to irlas-search (the "
+                          "weight/architecture split); irlas-eval trains on the whole training split: drop it")
 
 
 def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:

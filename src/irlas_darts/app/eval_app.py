@@ -1,7 +1,8 @@
 """``irlas-eval``: train a genotype from scratch and measure it (SPEC §5).
 
 ``genotype=`` takes a published name, a genotype file or a search run directory; ``eval.epochs=0`` only builds and
-measures the network, loading no data.
+measures the network, loading no data. ``device``, ``seed``, ``runtime.*`` and ``dataset.*`` go through the same code
+as in ``irlas-search`` (``app/runtime.py``).
 """
 
 from __future__ import annotations
@@ -15,29 +16,35 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..spaces import NB201Genotype
-from .config import conf_dir, register_configs, validate_eval_config
+from .cli import hydra_entry
+from .config import ConfigError, conf_dir, validate_eval_app_config
 from .errors import run_guarded
 from .evaluation_run import evaluate_genotype, resolve_genotype
 from .io import write_json
-from .search_app import resolve_device, seed_everything
+from .runtime import setup_runtime
 
 log = logging.getLogger("irlas_darts.eval")
 
 
 def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    validate_eval_config(cfg.eval)
+    """Check everything (config, genotype, benchmark table) before training, then train and measure."""
+    validate_eval_app_config(cfg)
     genotype = resolve_genotype(cfg.genotype)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    cuda = device.type == "cuda"
-    metrics = evaluate_genotype(genotype, cfg.eval, cfg.dataset, run_dir, device=device, seed=cfg.seed,
-                                resume=cfg.resume, progress=cfg.logger.progress, bf16=cfg.runtime.bf16 and cuda,
-                                channels_last=cfg.runtime.channels_last and cuda)
-    if cfg.benchmark.table and isinstance(genotype, NB201Genotype):
-        from ..evaluation import lookup_arch
+    table = None
+    if cfg.benchmark.table:
+        if not isinstance(genotype, NB201Genotype):
+            raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table; genotype="
+                              f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.table")
+        from ..evaluation import load_table
 
-        metrics["benchmark"] = lookup_arch(cfg.benchmark.table, genotype.to_text(), arch_column=cfg.benchmark.arch_column,
-                                           accuracy_columns=list(cfg.benchmark.accuracy_columns) or None)
+        b = cfg.benchmark
+        table = load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
+                           allow_pickle=b.allow_pickle)
+    runtime = setup_runtime(cfg)
+    metrics = evaluate_genotype(genotype, cfg.eval, cfg.dataset, run_dir, runtime=runtime, seed=cfg.seed,
+                                resume=cfg.resume, progress=cfg.logger.progress)
+    if table is not None:
+        metrics["benchmark"] = table.lookup(genotype)
         write_json(Path(run_dir) / "metrics.json", metrics)
     lat = metrics["latency_ms"]
     log.info("%s | params %.3fM (+%.3fM aux) | %.1fM multiply-adds | latency %s | test_acc %s",
@@ -54,8 +61,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    register_configs()
-    _hydra_main()
+    hydra_entry("irlas-eval", _hydra_main)
 
 
 if __name__ == "__main__":

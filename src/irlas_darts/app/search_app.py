@@ -7,20 +7,15 @@ after every epoch lets ``resume=true`` finish with exactly the result of an unin
 from __future__ import annotations
 
 import logging
-import platform
-import random
-import time
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from .. import __version__
-from ..data import load_dataset, split_train
+from ..data import Dataset, split_train
 from ..regularizers import create_regularizer
 from ..search.architecture import Architecture
 from ..search.loop import SearchData, Searcher, SearchSettings
@@ -28,47 +23,27 @@ from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
-from .config import conf_dir, register_configs, regularizer_options, validate_search_config
+from .cli import hydra_entry
+from .config import conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
-from .io import atomic_write_text, load_checkpoint, save_checkpoint, write_csv, write_json
+from .io import atomic_write_text, load_checkpoint, restore, save_checkpoint, write_csv, write_json
 from .progress import progress_bar
+from .runtime import Runtime, check_batch, load_data, seed_everything, setup_runtime
 from .tracking import Tracker
 
 log = logging.getLogger("irlas_darts.search")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    """What a reader needs to reproduce the run besides the config (which Hydra saves in .hydra/)."""
-    return {
-        "irlas_darts": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-    }
-
-
-def build_searcher(cfg: DictConfig, device: torch.device) -> tuple[Searcher, SearchSpace, Any]:
+def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchSpace, Dataset]:
     """Everything the loop needs, built in a fixed order from the seed so that a run is a function of its config."""
     seed_everything(cfg.seed)
-    dataset = load_dataset(cfg.dataset.name, cfg.dataset.root, device=device, **cfg.dataset.options)
+    device = runtime.device
+    dataset = load_data(cfg.dataset, device)
     train_x, train_y = dataset.train_x, dataset.train_y
-    if cfg.dataset.limit:
-        train_x, train_y = train_x[: cfg.dataset.limit], train_y[: cfg.dataset.limit]
     split_gen = torch.Generator().manual_seed(cfg.seed)
     w_idx, a_idx = split_train(len(train_x), cfg.dataset.weight_fraction, split_gen)
+    check_batch(cfg.search.batch_size, min(len(w_idx), len(a_idx)), "search.batch_size",
+                "smaller half of the training split (dataset.weight_fraction)")
     w_idx, a_idx = w_idx.to(device), a_idx.to(device)
     data = SearchData(train_x[w_idx], train_y[w_idx], train_x[a_idx], train_y[a_idx], augment=None if dataset.augment.is_identity else dataset.augment)
 
@@ -79,7 +54,7 @@ def build_searcher(cfg: DictConfig, device: torch.device) -> tuple[Searcher, Sea
         num_classes=dataset.num_classes,
         C=cfg.space.channels,
         layers=cfg.space.layers,
-        channels_last=cfg.runtime.channels_last and device.type == "cuda",
+        channels_last=runtime.channels_last,
     ).to(device)
     arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
 
@@ -93,9 +68,9 @@ def build_searcher(cfg: DictConfig, device: torch.device) -> tuple[Searcher, Sea
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_min=s.lr_min, momentum=s.momentum,
         weight_decay=s.weight_decay, grad_clip=s.grad_clip, arch_lr=s.arch_lr, arch_betas=(s.arch_beta1, s.arch_beta2),
         arch_weight_decay=s.arch_weight_decay, order=s.order, hvp=s.hvp,
-        autocast_bf16=cfg.runtime.bf16 and device.type == "cuda",
+        autocast_bf16=runtime.bf16,
     )
-    if cfg.runtime.compile and device.type == "cuda":
+    if runtime.compile:
         supernet = torch.compile(supernet)
     searcher = Searcher(space, supernet, arch, data, settings, regularizer, seed=cfg.seed)
     return searcher, space, dataset
@@ -114,26 +89,55 @@ def collapse_warning(space: SearchSpace, cell: str, stats: dict[str, Any], where
 
 
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.3f}", f"train_acc {row['train_acc']:.3f}",
-             f"val_acc {row['val_acc']:.3f}", f"lr {row['lr']:.4f}"]
-    for key in ("F", "margin", "distance_to_expert"):
-        if key in row and row[key] is not None:
-            parts.append(f"{key} {row[key]:.3f}")
+    """One short line per epoch: losses, accuracies, lr, the prior's margin and distance, the collapse counts, time.
+
+    The genotype is not repeated on every line: ``genotype_change`` logs it when it changes, and the run's end in full.
+    """
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.3f} val {row['val_loss']:.3f}",
+             f"acc {row['train_acc']:.3f} val {row['val_acc']:.3f}", f"lr {row['lr']:.4f}"]
+    for key, name in (("margin", "margin"), ("distance_to_expert", "distance")):
+        if row.get(key) is not None:
+            parts.append(f"{name} {row[key]:.3f}")
+    for key in sorted(k for k in row if k.startswith("param_free")):
+        parts.append(f"param_free {key[len('param_free'):].lstrip('_')} {row[key]}".replace("  ", " "))
     parts.append(f"{row['seconds']:.1f}s")
-    return " | ".join(parts) + f" | {row['genotype']}"
+    return " | ".join(parts)
+
+
+def genotype_change(history: list[dict[str, Any]]) -> str | None:
+    """A log line when the last epoch's genotype differs from the one before (or is the first)."""
+    if not history or (len(history) > 1 and history[-1]["genotype"] == history[-2]["genotype"]):
+        return None
+    return f"epoch {history[-1]['epoch']}: genotype {'changed to' if len(history) > 1 else 'is'} {history[-1]['genotype']}"
+
+
+def prepare_benchmark(cfg: DictConfig) -> Any:
+    """Read and check the NAS-Bench-201 table before the search (a bad path must not cost a whole search)."""
+    if not cfg.benchmark.table:
+        return None
+    from ..evaluation.benchmark import load_table
+
+    b = cfg.benchmark
+    return load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
+                      allow_pickle=b.allow_pickle)
+
+
+def run_signature(cfg: DictConfig) -> dict[str, Any]:
+    """The settings a search checkpoint depends on: ``resume=true`` refuses a checkpoint made with others."""
+    return {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
+            "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
 
 
 def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Run (or resume) one search in ``run_dir`` and return its metrics."""
     validate_search_config(cfg)
     run_dir = Path(run_dir)
-    if cfg.runtime.threads:
-        torch.set_num_threads(cfg.runtime.threads)
-    device = resolve_device(cfg.device)
-    searcher, space, dataset = build_searcher(cfg, device)
+    runtime = setup_runtime(cfg)
+    table = prepare_benchmark(cfg)
+    searcher, space, dataset = build_searcher(cfg, runtime)
     checkpoint = run_dir / "checkpoint.pt"
     if cfg.resume and checkpoint.is_file():
-        searcher.load_state_dict(load_checkpoint(checkpoint))
+        restore(checkpoint, searcher.load_state_dict, load_checkpoint(checkpoint, run_signature(cfg)))
         log.info("resumed from %s at epoch %d", checkpoint, searcher.epoch)
     elif cfg.resume:
         log.warning("resume=true but %s does not exist; starting from epoch 0", checkpoint)
@@ -145,6 +149,9 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     while not searcher.done:
         bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress)
         row = searcher.train_epoch(progress=bar)
+        change = genotype_change(searcher.history)
+        if change:
+            log.info(change)
         elapsed += row["seconds"]
         log.info(epoch_line(row, epochs))
         now = collapsed_cells(space, searcher.genotype())
@@ -152,7 +159,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             log.warning(collapse_warning(space, cell, now[cell], f"epoch {row['epoch']}"))
         collapsed = now
         write_csv(run_dir / "history.csv", searcher.history)
-        save_checkpoint(checkpoint, searcher.state_dict())
+        save_checkpoint(checkpoint, searcher.state_dict(), run_signature(cfg))
         tracker.log_epoch(row)
 
     genotype = searcher.genotype()
@@ -165,6 +172,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "search_seconds": elapsed,
         "space": space.name,
         "dataset": cfg.dataset.name,
+        "n_train": {"weights": len(searcher.data.weight_y), "architecture": len(searcher.data.arch_y)},
         "regularizer": cfg.regularizer.name,
         "genotype": genotype.to_json(),
         "genotype_text": genotype.to_text(),
@@ -172,27 +180,23 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "cell_stats": {cell: cell_statistics(space, genotype, cell) for cell in genotype.cell_types},
         "collapsed": sorted(collapsed_cells(space, genotype)),
         "alphas": {c: a.tolist() for c, a in alphas.items()},
-        "environment": environment(device),
+        "environment": runtime.environment(),
     }
     if space.name == "nb201":
         metrics["arch_str"] = genotype.to_text()
-    if cfg.benchmark.table:
-        from ..evaluation.benchmark import lookup_arch
-
-        metrics["benchmark"] = lookup_arch(cfg.benchmark.table, genotype.to_text(),
-                                           arch_column=cfg.benchmark.arch_column,
-                                           accuracy_columns=list(cfg.benchmark.accuracy_columns) or None)
+    # The search's outputs first; then what may still fail (lookup, pictures, evaluation) cannot lose them.
     write_json(run_dir / "genotype.json", genotype.to_json())
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
-    pictures = draw_genotype(genotype, run_dir, prefix="cell")
     write_json(run_dir / "metrics.json", metrics)
+    if table is not None:
+        metrics["benchmark"] = table.lookup(genotype.to_text())
+        write_json(run_dir / "metrics.json", metrics)
+    pictures = draw_genotype(genotype, run_dir, prefix="cell")
     if cfg.evaluate.enabled:
         from .evaluation_run import evaluate_genotype
 
-        cuda = device.type == "cuda"
-        ev = evaluate_genotype(genotype, cfg.evaluate, cfg.dataset, run_dir / "eval", device=device, seed=cfg.seed,
-                               resume=cfg.resume, progress=cfg.logger.progress, bf16=cfg.runtime.bf16 and cuda,
-                               channels_last=cfg.runtime.channels_last and cuda)
+        ev = evaluate_genotype(genotype, cfg.evaluate, cfg.dataset, run_dir / "eval", runtime=runtime, seed=cfg.seed,
+                               resume=cfg.resume, progress=cfg.logger.progress, dataset=dataset, prefix="evaluate")
         metrics["eval"] = {k: ev[k] for k in ("test_acc", "params", "params_aux", "flops", "latency_ms") if k in ev}
         write_json(run_dir / "metrics.json", metrics)
     tracker.finish(metrics, run_dir / "genotype.json", pictures)
@@ -210,8 +214,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    register_configs()
-    _hydra_main()
+    hydra_entry("irlas-search", _hydra_main)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The table is a CSV file or a pickled pandas DataFrame with one row per architecture (or several, e.g. one per seed:
 their values are averaged). Architecture strings are compared in normalized form, so spacing does not matter.
-Pickles can run code when loaded: only point this at tables you trust.
+Unpickling can run arbitrary code, so a pickled table is refused unless the caller opts in (``allow_pickle``,
+``benchmark.allow_pickle=true``); the message says how to convert it to CSV instead.
 """
 
 from __future__ import annotations
@@ -101,17 +102,28 @@ def load_table(
     path: str | os.PathLike[str],
     arch_column: str | None = None,
     accuracy_columns: list[str] | tuple[str, ...] | None = None,
+    allow_pickle: bool = False,
 ) -> BenchmarkTable:
     """Read a CSV or pandas-pickle benchmark table.
 
     ``arch_column`` defaults to the first of ``arch_str``, ``cellstr``, ``arch`` present; ``accuracy_columns`` to
-    every column whose name contains ``acc``. Rows whose arch cell is not an arch string are skipped.
+    every column whose name contains ``acc``. Rows whose arch cell is not an arch string are skipped. A pickled
+    table is read only with ``allow_pickle=True``.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise BenchmarkError(f"{path}: no such benchmark table; pass the path of a CSV or pandas pickle file")
     try:
-        columns, records = _read_pickle(path) if _is_pickle(path) else _read_csv(path)
+        pickled = _is_pickle(path)
+    except OSError as exc:
+        raise BenchmarkError(f"{path}: cannot read the table ({exc.strerror or exc})") from None
+    if pickled and not allow_pickle:
+        raise BenchmarkError(
+            f"{path}: is a pickle, and unpickling can run arbitrary code, so it is not loaded; convert it to CSV "
+            f"(python -c \"import pandas as pd; pd.read_pickle('{path}').to_csv('{path.with_suffix('.csv')}', "
+            "index=False)\", in an environment you trust) or, if you trust the file, set benchmark.allow_pickle=true")
+    try:
+        columns, records = _read_pickle(path) if pickled else _read_csv(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BenchmarkError(f"{path}: cannot read the table ({exc})") from None
     if arch_column is None:
@@ -150,6 +162,7 @@ def lookup_arch(
     arch_str: str | NB201Genotype,
     arch_column: str | None = None,
     accuracy_columns: list[str] | tuple[str, ...] | None = None,
+    allow_pickle: bool = False,
 ) -> dict[str, float]:
     """``{accuracy column: value}`` of one architecture in the table at ``path``."""
-    return load_table(path, arch_column, accuracy_columns).lookup(arch_str)
+    return load_table(path, arch_column, accuracy_columns, allow_pickle).lookup(arch_str)

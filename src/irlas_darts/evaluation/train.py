@@ -40,6 +40,7 @@ class EvalSettings:
     eval_every: int = 1  # test-split metrics in the epoch row every k epochs (always after the last); 0 = last only
     autocast_bf16: bool = False  # CUDA only
     channels_last: bool = False  # CUDA only
+    compile: bool = False  # torch.compile the training forward, CUDA only
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -73,6 +74,8 @@ class Trainer:
         self.model = model.to(self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        # The compiled wrapper only runs the training steps; attributes (drop path) are still set on the model.
+        self.forward = torch.compile(self.model) if settings.compile and cuda else self.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr, momentum=settings.momentum,
                                          weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=settings.epochs,
@@ -116,7 +119,7 @@ class Trainer:
         bar = progress(len(batches)) if progress else None
         for x, y in batches:
             with self._autocast():
-                logits, logits_aux = self.model(self._prepare(x))
+                logits, logits_aux = self.forward(self._prepare(x))
                 loss = F.cross_entropy(logits.float(), y)
                 aux_loss = F.cross_entropy(logits_aux.float(), y) if logits_aux is not None else loss.new_zeros(())
             self.optimizer.zero_grad(set_to_none=True)
@@ -141,11 +144,15 @@ class Trainer:
         if getattr(self.model, "auxiliary", False):
             row["train_aux_loss"] = aux_sum / n
         if not math.isfinite(row["train_loss"]):
-            raise NonFiniteError(f"non-finite train_loss in epoch {self.epoch + 1}; lower the settings.lr "
-                                 "(the last good checkpoint is kept)")
+            raise NonFiniteError(f"non-finite train_loss in epoch {self.epoch + 1}; lower the learning rate "
+                                 "(eval.lr; the last good checkpoint is kept)")
         self.epoch += 1
         if self.done or (s.eval_every > 0 and self.epoch % s.eval_every == 0):
             row["test_loss"], row["test_acc"] = self.evaluate()
+            if not math.isfinite(row["test_loss"]):
+                self.epoch -= 1
+                raise NonFiniteError(f"non-finite test_loss in epoch {self.epoch + 1}; lower the learning rate "
+                                     "(the last good checkpoint is kept)")
         row["seconds"] = time.perf_counter() - start
         self.history.append(row)
         return row
