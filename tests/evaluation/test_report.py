@@ -49,13 +49,15 @@ def write_job(root: Path, num: int, reg: str, seed: int, *, space: str = "nb201"
         "latency": float(rng.uniform(1, 5)), "seconds": float(rng.uniform(10, 60)),
         "distance": None if reg == "none" else float(rng.uniform(0, 2)),
         "skips": {c: int(rng.integers(0, 4)) for c in cells}, "depth": {c: int(rng.integers(0, 4)) for c in cells},
+        "free": {c: int(rng.integers(0, 7)) for c in cells},
     }
     alpha_shape = (6, 5) if space == "nb201" else (14, 8)
     metrics = {
         "val_acc": vals["val_acc"], "seed": seed, "epochs": 3, "search_seconds": vals["seconds"], "space": space,
         "dataset": "synthetic", "regularizer": reg, "genotype": genotype.to_json(), "genotype_text": genotype.to_text(),
         "topology": {"mu": [0.1], "mu_expert": [0.2], "distance_to_expert": vals["distance"], "F": None},
-        "cell_stats": {c: {"skip_count": vals["skips"][c], "conv_depth": vals["depth"][c]} for c in cells},
+        "cell_stats": {c: {"skip_count": vals["skips"][c], "conv_depth": vals["depth"][c],
+                           "param_free": vals["free"][c], "collapsed": vals["free"][c] >= 4} for c in cells},
         "benchmark": {"cifar10": vals["bench"]},
         "alphas": {c: rng.normal(size=alpha_shape).tolist() for c in cells},
     }
@@ -125,6 +127,8 @@ def test_summary_numbers_are_the_written_numbers(sweep):
         "benchmark:cifar10": lambda v: v["bench"],
         "skip_connections": lambda v: sum(v["skips"].values()),
         "conv_depth": lambda v: statistics.fmean(v["depth"].values()),
+        "param_free": lambda v: v["free"]["cell"],
+        "collapsed": lambda v: float(v["free"]["cell"] >= 4),
     }
     for reg, vals in written.items():
         g = report.group(reg)

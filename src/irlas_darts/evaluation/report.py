@@ -53,6 +53,25 @@ def _cell_stat(job: JobRecord, names: tuple[str, ...], reduce: Callable[[list[fl
     return reduce(values)
 
 
+def _judged_cell(job: JobRecord) -> dict | None:
+    """The cell the collapse measure judges: DARTS' normal cell, NAS-Bench-201's one cell."""
+    stats = job.metrics.get("cell_stats")
+    if not isinstance(stats, dict) or not stats:
+        return None
+    cell = stats.get("normal", next(iter(stats.values())))
+    return cell if isinstance(cell, dict) else None
+
+
+def _param_free(job: JobRecord) -> float | None:
+    cell = _judged_cell(job)
+    return None if cell is None else _finite(cell.get("param_free"))
+
+
+def _collapsed(job: JobRecord) -> float | None:
+    cell = _judged_cell(job)
+    return None if cell is None or "collapsed" not in cell else float(bool(cell["collapsed"]))
+
+
 @dataclass(frozen=True)
 class Column:
     """One summarised quantity: how to read it from a job and how to print it."""
@@ -86,6 +105,8 @@ def candidate_columns(jobs: list[JobRecord]) -> list[Column]:
                lambda j: _finite(_get(j.metrics, "topology", "distance_to_expert"))),
         Column("skip_connections", "skips (sum over cells)",
                lambda j: _cell_stat(j, ("skip_count", "skip_connect"), sum), "small"),
+        Column("param_free", "parameter-free edges (normal cell)", _param_free, "small"),
+        Column("collapsed", "collapsed (share of jobs)", _collapsed, "small"),
         Column("conv_depth", "conv depth (mean over cells)",
                lambda j: _cell_stat(j, ("conv_depth",), statistics.fmean), "small"),
         Column("search_seconds", "search (s)", lambda j: _finite(j.metrics.get("search_seconds")), "seconds"),
@@ -250,7 +271,9 @@ def to_markdown(report: Report, out_dir: Path) -> str:
               "Mean ± sample standard deviation over the group's jobs (seeds); "
               f"{STD_NONE} where one job has the value, (k) when only k of the group's n jobs have it. "
               "Skips: skip connections summed over the cell types of a genotype; conv depth: the longest chain of "
-              "convs from a cell input to the output, averaged over the cell types.", ""]
+              "convs from a cell input to the output, averaged over the cell types. Parameter-free edges: kept skip and "
+              "pool edges of the normal cell (NAS-Bench-201: the cell); collapsed: the share of jobs whose cell has "
+              "5 of 8 (NAS-Bench-201: 4 of 6) such edges or no conv on any path.", ""]
     lines += ["## Jobs", "", jobs_table(report), ""]
     if sweep.missing:
         rows = [[m.name, " ".join(m.overrides), m.reason] for m in sweep.missing]
