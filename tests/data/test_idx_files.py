@@ -90,3 +90,18 @@ def test_label_count_mismatch(tmp_path):
 def test_mnist_needs_a_root():
     with pytest.raises(DatasetError, match="no root"):
         load_dataset("mnist")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_size_downsamples_by_area_means(tmp_path, name):
+    """size=3 on 6 px images: every output pixel is the mean of its 2x2 block (normalisation is affine, so it
+    commutes with the mean)."""
+    arrays = _write_idx_set(tmp_path, gz=False)
+    ds = load_dataset(name, tmp_path, size=3)
+    assert ds.train_x.shape == (5, 1, 3, 3) and ds.test_x.shape == (3, 1, 3, 3) and ds.input_shape == (1, 3, 3)
+    raw = (ds.train_x[:, 0] * ds.std[0] + ds.mean[0]) * 255
+    blocks = torch.from_numpy(arrays[STEMS[0]]).float().reshape(5, 3, 2, 3, 2).mean(dim=(2, 4))
+    assert torch.allclose(raw, blocks, atol=1e-3)
+    for bad in (7, 1, "14"):
+        with pytest.raises(ValueError, match="dataset.options.size="):
+            load_dataset(name, tmp_path, size=bad)
