@@ -249,3 +249,41 @@ def test_expert_parameter_free_edges_match_the_expert_cells():
         cell = space.cell_types[0]
         counts = [cell_statistics(space, g, cell)["param_free"] for g in reg.expert]
         assert reg.expert_param_free[cell] == pytest.approx(sum(counts) / len(counts))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_projection_keeps_every_guarded_mass_from_rising(seed):
+    """The guard's correction: with c >= 0, the corrected gradient has a non-negative product with every normal
+    (no guarded mass rises under descent), and it is no larger than needed (zero when nothing would rise)."""
+    from irlas_darts.regularizers.irl import projection_coefficients
+
+    gen = torch.Generator().manual_seed(seed)
+    g = torch.randn(40, generator=gen, dtype=torch.float64)
+    normals = [torch.randn(40, generator=gen, dtype=torch.float64) for _ in range(1 + seed % 3)]
+    c = projection_coefficients(g, normals)
+    corrected = g + sum(ck * n for ck, n in zip(c, normals))
+    assert all(float(ck) >= 0 for ck in c)
+    assert all(float(corrected @ n) >= -1e-9 for n in normals)
+    if all(float(g @ n) >= 0 for n in normals):
+        assert all(float(ck) == 0 for ck in c)
+
+
+def test_guard_counts_the_derived_cell_too():
+    """Near-uniform alphas: the soft cell looks balanced while the argmax already picks skips on most edges; the
+    guard must see that (it reads the derived genotype as well) and stop the prior from adding skip mass."""
+    from irlas_darts.topology import cell_statistics, soft_adjacency
+
+    space = create_space("darts")
+    skip = space.ops.index("skip_connect")
+    alphas = alphas_for(space, 5, scale=1e-3)
+    alphas["normal"][:, skip] += 3e-3  # skip is the argmax everywhere, by a hair
+    genotype = space.derive(alphas)
+    assert cell_statistics(space, genotype, "normal")["skip_connect"] == 8
+    reg = create_regularizer("irl", space, expert=experts(space), lam=1.0, tau=0.1)
+    reg.start(alphas_for(space, 6, scale=1e-3))
+    alphas = {c: a.requires_grad_() for c, a in alphas.items()}
+    soft_skip = soft_adjacency(space, alphas["normal"], 0.1).class_mass("skip")
+    assert float(soft_skip.detach()) < reg.expert_mass["normal"]["skip"]  # the soft cell alone would not trigger
+    g_loss, = torch.autograd.grad(reg.loss(alphas), alphas["normal"])
+    g_skip, = torch.autograd.grad(soft_skip, alphas["normal"])
+    assert float(-(g_loss * g_skip).sum()) <= 1e-9

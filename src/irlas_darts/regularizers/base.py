@@ -25,7 +25,7 @@ import torch
 from ..spaces import Alphas, AnyGenotype, SearchSpace
 from ..topology import (
     CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation, feature_expectation,
-    feature_names, genotype_feature_expectation, hard_adjacency, soft_adjacency, soft_feature_expectation,
+    feature_names, genotype_feature_expectation, soft_adjacency, soft_feature_expectation,
 )
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}

@@ -38,9 +38,13 @@ class CellAdjacency:
         """(E, 3) typed adjacency ``A^kappa_ij = a_ij * c_ij(kappa)``."""
         return self.keep.unsqueeze(-1) * self.mass
 
+    def class_mass(self, kind: str) -> torch.Tensor:
+        """Soft count of kept edges of one op class; on a genotype's adjacency, exactly its count of such edges."""
+        return self.typed[:, CLASSES.index(kind)].sum()
+
     def parameter_free_mass(self) -> torch.Tensor:
         """Soft count of kept pool and skip edges; on a genotype's adjacency, exactly its parameter-free edges."""
-        return self.typed[:, CLASSES.index("pool")].sum() + self.typed[:, CLASSES.index("skip")].sum()
+        return self.class_mass("pool") + self.class_mass("skip")
 
 
 def class_matrix(space: SearchSpace, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
