@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
 import numpy as np
 
 from ..spaces import AnyGenotype, GenotypeError, create_space, genotype_from_json, genotype_from_text
