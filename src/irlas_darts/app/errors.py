@@ -28,7 +28,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types whose message is written for the user (they name the key or file and what to do)."""
     from ..data import DatasetError
     from ..evaluation.benchmark import BenchmarkError
-    from ..search.loop import NonFiniteError
+    from ..optim import NonFiniteError
     from ..spaces.genotype import GenotypeError
     from .config import ConfigError
     from .io import CheckpointError
@@ -43,6 +43,6 @@ def run_guarded(program: str, job: Callable[[], T]) -> T:
     except user_errors() as err:
         if full_error_requested():
             raise
-        from ..search.loop import NonFiniteError
+        from ..optim import NonFiniteError
 
         fail(program, str(err), EXIT_DIVERGED if isinstance(err, NonFiniteError) else EXIT_USAGE)

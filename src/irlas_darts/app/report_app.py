@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..evaluation.report import ReportError, build_report, write_report
+from ..report import ReportError, build_report, write_report
 from .errors import EXIT_USAGE
 
 PROG = "irlas-report"

@@ -1,9 +1,8 @@
-"""The NAS-Bench-201 evaluation network (Dong & Yang, 2020): the benchmark's macro skeleton around one discrete cell.
+"""The NAS-Bench-201 evaluation network (Dong & Yang, 2020): the benchmark's skeleton (``networks.nb201``) around one
+discrete cell.
 
-Stem (3x3 conv + BN to C), three stages of N cells on C, 2C, 4C channels joined by residual reduction blocks,
-BN + ReLU, global average pooling, linear. ``none`` edges are not built; a node that receives only ``none`` edges is
-zero, and ops leaving it are still applied to that zero (as the benchmark's network does), so outputs and parameter
-counts equal the benchmark's.
+``none`` edges are not built; a node that receives only ``none`` edges is zero, and ops leaving it are still applied
+to that zero (as the benchmark's network does), so outputs and parameter counts equal the benchmark's.
 """
 
 from __future__ import annotations
@@ -11,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops import ResNetBasicblock, create_op, nb201_stem
+from ..networks import NB201Skeleton
+from ..ops import create_op
 from ..spaces import NB201Genotype
 
 
@@ -36,33 +36,20 @@ class NB201Cell(nn.Module):
         return x.mul(0.0) if out is None else out
 
 
-class NB201Network(nn.Module):
+class NB201Network(NB201Skeleton):
     """The benchmark's network for one cell; ``forward`` returns ``(logits, None)`` like the DARTS networks."""
 
     auxiliary = False
 
     def __init__(self, genotype: NB201Genotype, C: int = 16, N: int = 5, num_classes: int = 10,
                  in_channels: int = 3) -> None:
-        super().__init__()
         if not isinstance(genotype, NB201Genotype):
             raise TypeError(f"genotype: NB201Network needs an NB201Genotype, got {type(genotype).__name__}")
         if N < 1 or C < 1:
             raise ValueError(f"N={N}, C={C}: NB201Network needs N >= 1 cells per stage and C >= 1")
+        super().__init__(lambda width: NB201Cell(genotype, width), C=C, N=N, num_classes=num_classes,
+                         in_channels=in_channels)
         self.genotype = genotype
-        self.stem = nb201_stem(in_channels, C)
-        blocks: list[nn.Module] = []
-        C_prev = C
-        for stage in range(3):
-            C_curr = C * 2**stage
-            if stage > 0:
-                blocks.append(ResNetBasicblock(C_prev, C_curr, 2, affine=True))
-            blocks += [NB201Cell(genotype, C_curr) for _ in range(N)]
-            C_prev = C_curr
-        self.cells = nn.Sequential(*blocks)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_prev, num_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        out = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.global_pooling(out).flatten(1)), None
+        return self.run(x), None

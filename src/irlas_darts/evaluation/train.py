@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import AugmentSpec, BatchIterator, Dataset
-from ..search.loop import NonFiniteError
+from ..optim import NonFiniteError, sgd_cosine
 
 
 @dataclass
@@ -76,10 +76,9 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         # The compiled wrapper only runs the training steps; attributes (drop path) are still set on the model.
         self.forward = torch.compile(self.model) if settings.compile and cuda else self.model
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                         weight_decay=settings.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=settings.epochs,
-                                                                    eta_min=settings.lr_min)
+        self.optimizer, self.scheduler = sgd_cosine(self.model.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                                    weight_decay=settings.weight_decay, epochs=settings.epochs,
+                                                    lr_min=settings.lr_min)
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         if hasattr(self.model, "generator"):
             self.model.generator = self.generator  # drop-path masks

@@ -48,16 +48,13 @@ def register_regularizer(name: str) -> Callable[[type], type]:
 
 
 def create_regularizer(name: str, space: SearchSpace, **options: Any) -> "Regularizer":
-    from . import imitation, irl  # noqa: F401  (register the plugins shipped with the package)
-
+    """The regularizer registered as ``name``; shipped plugins register when the package's ``__init__`` imports them."""
     if name not in _REGULARIZERS:
         raise KeyError(f"unknown regularizer {name!r}; choose one of {sorted(_REGULARIZERS)}")
     return _REGULARIZERS[name](space, **options)
 
 
 def available_regularizers() -> list[str]:
-    from . import imitation, irl  # noqa: F401
-
     return sorted(_REGULARIZERS)
 
 

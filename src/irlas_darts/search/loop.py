@@ -17,15 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import BatchIterator
+from ..optim import NonFiniteError, sgd_cosine
 from ..regularizers.base import Regularizer
 from ..spaces import AnyGenotype, SearchSpace
 from ..topology.stats import cell_statistics
 from .architect import Architect
 from .architecture import Architecture
-
-
-class NonFiniteError(RuntimeError):
-    """A loss or an alpha became NaN/inf; the caller keeps the last good checkpoint."""
 
 
 @dataclass
@@ -77,11 +74,9 @@ class Searcher:
         self.settings = settings
         self.regularizer = regularizer or Regularizer(space)
         self.device = data.weight_x.device
-        self.w_optimizer = torch.optim.SGD(
-            self.net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.w_optimizer, T_max=max(settings.epochs, 1), eta_min=settings.lr_min
+        self.w_optimizer, self.scheduler = sgd_cosine(
+            self.net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay,
+            epochs=settings.epochs, lr_min=settings.lr_min,
         )
         self.architect = Architect(
             self.net,

@@ -1,4 +1,4 @@
-"""The two supernets (DARTS and NAS-Bench-201) and ``create_supernet``.
+"""The two supernets (DARTS and NAS-Bench-201): the shared network skeletons with mixed-op cells; ``create_supernet``.
 
 A supernet holds network weights only; the architecture arrives at every call as
 ``probs = {cell_type: (n_edges, n_ops) softmax weights}`` (``Architecture.probs()``), rows in ``SearchSpace.edges``
@@ -7,11 +7,13 @@ order. Keeping alphas out lets them have their own optimizer, checkpoint entry a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..ops import FactorizedReduce, ReLUConvBN, ResNetBasicblock, conv_bn_stem, nb201_stem
+from ..networks import N_INPUTS, CellSlot, DartsCellBase, DartsSkeleton, NB201Skeleton
 from ..spaces import SearchSpace, create_space
 from .mixed_op import MixedOp
 
@@ -39,21 +41,16 @@ class _Supernet(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-class DartsSearchCell(nn.Module):
+class DartsSearchCell(DartsCellBase):
     """``steps`` nodes, each summing a MixedOp of every earlier state; output = concat of the last ``multiplier``."""
 
-    def __init__(self, space: SearchSpace, steps: int, multiplier: int, C_prev_prev: int, C_prev: int, C: int,
-                 reduction: bool, reduction_prev: bool) -> None:
-        super().__init__()
-        self.reduction = reduction
+    def __init__(self, space: SearchSpace, steps: int, multiplier: int, slot: CellSlot) -> None:
+        super().__init__(slot, affine=False)
         self.steps = steps
         self.multiplier = multiplier
-        self.preprocess0 = (FactorizedReduce(C_prev_prev, C, affine=False) if reduction_prev
-                            else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False))
-        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
-        self.edges = [(i, j) for j in range(2, 2 + steps) for i in range(j)]
+        self.edges = [(i, j) for j in range(N_INPUTS, N_INPUTS + steps) for i in range(j)]
         self.mixed = nn.ModuleList(
-            MixedOp(space, C, 2 if reduction and i < 2 else 1) for i, _ in self.edges
+            MixedOp(space, slot.C, 2 if slot.reduction and i < N_INPUTS else 1) for i, _ in self.edges
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -71,39 +68,25 @@ class DartsSearchCell(nn.Module):
         return torch.cat(states[-self.multiplier:], dim=1)
 
 
-class DartsSupernet(_Supernet):
-    """The DARTS search network: stem, ``layers`` cells (reductions at 1/3 and 2/3 depth), pool, linear."""
+class DartsSupernet(_Supernet, DartsSkeleton):
+    """The DARTS search network: the DARTS skeleton (stem, ``layers`` cells, pool, linear) of mixed-op cells."""
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, in_channels: int = 3, steps: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, channels_last: bool = False) -> None:
-        super().__init__()
         if not 1 <= multiplier <= steps:
             raise ValueError(f"DartsSupernet.multiplier={multiplier}; use 1..steps ({steps})")
-        self.space = create_space("darts")
-        self.n_edges = sum(range(2, 2 + steps))
-        C_curr = stem_multiplier * C
-        self.stem = conv_bn_stem(in_channels, C_curr)
-        C_prev_prev, C_prev, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for layer in range(layers):
-            reduction = layer in (layers // 3, 2 * layers // 3)
-            if reduction:
-                C_curr *= 2
-            self.cells.append(DartsSearchCell(self.space, steps, multiplier, C_prev_prev, C_prev, C_curr,
-                                              reduction, reduction_prev))
-            reduction_prev = reduction
-            C_prev_prev, C_prev = C_prev, multiplier * C_curr
-        self.classifier = nn.Linear(C_prev, num_classes)
+        space = create_space("darts")
+        super().__init__(lambda slot: DartsSearchCell(space, steps, multiplier, slot), C=C, layers=layers,
+                         num_classes=num_classes, in_channels=in_channels, stem="cifar",
+                         stem_multiplier=stem_multiplier)
+        self.space = space
+        self.n_edges = sum(range(N_INPUTS, N_INPUTS + steps))
         self._set_memory_format(channels_last)
 
     def forward(self, x: torch.Tensor, probs: dict[str, torch.Tensor]) -> torch.Tensor:
         _check_probs(probs, self.space, self.n_edges)
-        s0 = s1 = self.stem(self._prepare(x))
-        for cell in self.cells:
-            weights = probs["reduce"] if cell.reduction else probs["normal"]
-            s0, s1 = s1, cell(s0, s1, weights)
-        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))
+        logits, _ = self.run(self._prepare(x), lambda i, cell: (probs["reduce" if cell.reduction else "normal"],))
+        return logits
 
 
 class NB201SearchCell(nn.Module):
@@ -131,31 +114,52 @@ class NB201SearchCell(nn.Module):
         return nodes[-1]
 
 
-class NB201Supernet(_Supernet):
-    """NAS-Bench-201 skeleton: stem, 3 stages of N cells joined by residual reduction blocks, BN-ReLU, pool, linear."""
+class NB201Supernet(_Supernet, NB201Skeleton):
+    """The NAS-Bench-201 skeleton (stem, 3 stages of N cells joined by residual blocks, BN-ReLU, pool, linear) of
+    mixed-op cells."""
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
                  channels_last: bool = False) -> None:
-        super().__init__()
-        self.space = create_space("nb201")
-        self.stem = nb201_stem(in_channels, C)
-        self.layers = nn.ModuleList()
-        for stage, width in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                self.layers.append(ResNetBasicblock(width // 2, width, 2, affine=True))
-            self.layers.extend(NB201SearchCell(self.space, width) for _ in range(N))
-        self.lastact = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU())
-        self.classifier = nn.Linear(4 * C, num_classes)
+        space = create_space("nb201")
+        super().__init__(lambda width: NB201SearchCell(space, width), C=C, N=N, num_classes=num_classes,
+                         in_channels=in_channels)
+        self.space = space
         self._set_memory_format(channels_last)
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The cells and residual blocks in order (``cells``; the name the supernet had before the shared skeleton)."""
+        return self.cells
 
     def forward(self, x: torch.Tensor, probs: dict[str, torch.Tensor]) -> torch.Tensor:
         _check_probs(probs, self.space, len(self.space.edges))
-        weights = probs["cell"]
-        h = self.stem(self._prepare(x))
-        for layer in self.layers:
-            h = layer(h, weights) if isinstance(layer, NB201SearchCell) else layer(h)
-        h = self.lastact(h)
-        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        return self.run(self._prepare(x), probs["cell"])
+
+
+SUPERNETS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_supernet(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register the builder of a space's supernet: ``build(in_channels=, num_classes=, C=, layers=, channels_last=)``."""
+    def deco(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        SUPERNETS[name] = build
+        return build
+
+    return deco
+
+
+@register_supernet("darts")
+def _darts_supernet(*, in_channels: int, num_classes: int, C: int, layers: int, channels_last: bool) -> nn.Module:
+    return DartsSupernet(C=C, num_classes=num_classes, layers=layers, in_channels=in_channels,
+                         channels_last=channels_last)
+
+
+@register_supernet("nb201")
+def _nb201_supernet(*, in_channels: int, num_classes: int, C: int, layers: int, channels_last: bool) -> nn.Module:
+    if layers < 3 or layers % 3:
+        raise ValueError(f"layers={layers} for the nb201 supernet; use a multiple of 3 (3 stages of N cells)")
+    return NB201Supernet(C=C, N=layers // 3, num_classes=num_classes, in_channels=in_channels,
+                         channels_last=channels_last)
 
 
 def create_supernet(space: SearchSpace | str, *, in_channels: int = 3, num_classes: int = 10, C: int = 16,
@@ -166,12 +170,7 @@ def create_supernet(space: SearchSpace | str, *, in_channels: int = 3, num_class
     must be a multiple of 3 and N = layers // 3 (the benchmark's N=5 is ``layers=15``).
     """
     name = space if isinstance(space, str) else space.name
-    if name == "darts":
-        return DartsSupernet(C=C, num_classes=num_classes, layers=layers, in_channels=in_channels,
-                             channels_last=channels_last)
-    if name == "nb201":
-        if layers < 3 or layers % 3:
-            raise ValueError(f"layers={layers} for the nb201 supernet; use a multiple of 3 (3 stages of N cells)")
-        return NB201Supernet(C=C, N=layers // 3, num_classes=num_classes, in_channels=in_channels,
-                             channels_last=channels_last)
-    raise KeyError(f"space={name!r} has no supernet; use 'darts' or 'nb201'")
+    if name not in SUPERNETS:
+        raise KeyError(f"space={name!r} has no supernet; use {' or '.join(repr(n) for n in sorted(SUPERNETS))}")
+    return SUPERNETS[name](in_channels=in_channels, num_classes=num_classes, C=C, layers=layers,
+                           channels_last=channels_last)

@@ -1,30 +1,24 @@
-"""The report's pictures, fed from the jobs' files to the ``viz`` plot functions.
+"""Which pictures a sweep report has, fed from the jobs' files to the ``viz`` plot functions.
 
-A plot without data is skipped with a note rather than drawn empty, so the report says why a picture is absent.
+The split is deliberate: ``viz`` draws any picture from plain data (lists, dicts, arrays) and knows nothing of sweeps;
+this module decides what the report shows and reads it from the jobs. A plot without data is skipped with a note
+rather than drawn empty, so the report says why a picture is absent.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..spaces import AnyGenotype, GenotypeError, create_space, genotype_from_json, genotype_from_text
 from ..viz import alpha_heatmap, plot_accuracy_vs_latency, plot_cells_grid, plot_curves
-from .report_data import JobRecord, slug
-
-if TYPE_CHECKING:
-    from .report import Report
+from .columns import finite
+from .summary import Report
+from .sweep import JobRecord, slug
 
 Plots = dict[str, Path]
-
-
-def _value(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
 
 
 def job_genotype(job: JobRecord) -> AnyGenotype | None:
@@ -49,16 +43,16 @@ def _seed_label(job: JobRecord) -> str:
 
 
 def accuracy_vs_latency(report: Report, out: Path, plots: Plots, notes: list[str]) -> None:
-    timed = [j for j in report.jobs if _value(((j.eval or {}).get("latency_ms") or {}).get("batch_1")) is not None]
+    timed = [j for j in report.jobs if finite(((j.eval or {}).get("latency_ms") or {}).get("batch_1")) is not None]
     if not timed:
         notes.append("accuracy vs latency: skipped, no job has eval/metrics.json with latency_ms.batch_1 "
                       "(run irlas-eval on the found genotypes)")
         return
     # one accuracy for all points: test accuracy when every timed job has it, else the supernet's
-    key = "test_acc" if all(_value(j.eval.get("test_acc")) is not None for j in timed) else "val_acc"
+    key = "test_acc" if all(finite(j.eval.get("test_acc")) is not None for j in timed) else "val_acc"
     points = []
     for j in timed:
-        acc = _value(j.eval.get("test_acc") if key == "test_acc" else j.metrics.get("val_acc"))
+        acc = finite(j.eval.get("test_acc") if key == "test_acc" else j.metrics.get("val_acc"))
         if acc is not None:
             points.append({"label": f"s{j.seed}" if j.seed is not None else j.name, "group": report.label_of(j),
                            "latency_ms": float(j.eval["latency_ms"]["batch_1"]), "acc": acc})
@@ -76,12 +70,12 @@ def distance_curves(report: Report, out: Path, plots: Plots, notes: list[str]) -
     start = None
     for g in report.groups:
         for j in g.jobs:
-            values = [_value(row.get("distance_to_expert")) for row in j.history]
+            values = [finite(row.get("distance_to_expert")) for row in j.history]
             if not any(v is not None for v in values):
                 continue
             curves[g.label].append([math.nan if v is None else v for v in values])
             if start is None:
-                start = _value(j.history[0].get("epoch"))
+                start = finite(j.history[0].get("epoch"))
     if not any(curves.values()):
         notes.append("distance to expert per epoch: skipped, no history.csv has distance_to_expert values")
         return

@@ -11,8 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from irlas_darts.app.report_app import main
-from irlas_darts.evaluation.report import build_report, format_stat, write_report
-from irlas_darts.evaluation.report_data import BASIC_SWEEPER, sweep_job_overrides
+from irlas_darts.report import build_report, format_stat, write_report
+from irlas_darts.report.sweep import BASIC_SWEEPER, sweep_job_overrides
 from irlas_darts.spaces import NB201Genotype, published_genotype
 
 REGS = ("none", "irl")
