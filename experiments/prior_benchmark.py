@@ -5,16 +5,16 @@ CPU thread (`--workers` of them side by side); finished jobs are reused, so an i
 it stopped. Prints the tables and the target checks, and writes them to `<out>/report.md` (+ `results.json`).
 
 Suites (pick with `--suites`, default: all but `smoke`):
-  nb201_fashion  NAS-Bench-201 on Fashion-MNIST (6000 images, 8 channels, 3 x 2 cells, 15 epochs), scored on the
-                 NAS-Bench-201 CIFAR-10 validation table
+  nb201_fashion  NAS-Bench-201 on Fashion-MNIST downsampled to 14 px (3000 images, 8 channels, 3 x 2 cells,
+                 10 epochs), scored on the NAS-Bench-201 CIFAR-10 validation table
   nb201_digits   NAS-Bench-201 on the bundled digits (preset digits_nb201), scored on the same table
   darts_digits   DARTS space on digits (preset digits_darts: 8 channels, 4 cells, 6 epochs): `make search`'s setting
-  darts_fashion  DARTS space on Fashion-MNIST (3000 images, 8 channels, 4 cells, 6 epochs)
-  darts_long     the long search where DARTS drifts to skip connections: digits, 50 epochs, `none` and `irl` only
+  darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
+  darts_long     the long search where DARTS drifts to skip connections: digits (600 images), 50 epochs, none and irl
   smoke          a seconds-long run on synthetic data (what the test suite runs)
 
-Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also `imitation` and `irl` at
-x0.3, x3 and x10 of the shipped lambda (the x1 arm is the default one).
+Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also the `--sweep-regs` (default
+imitation and irl) at x0.3, x3 and x10 of their shipped lambda (the x1 arm is the default one).
 
     python experiments/prior_benchmark.py                          # everything (hours on 2 cores; see README)
     python experiments/prior_benchmark.py --suites nb201_fashion --sweep --seeds 0-4
@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
 TABLE_COLUMN = "cifar10_valid_acc"
 SWEEP = (0.3, 1.0, 3.0, 10.0)
+FASHION_14 = ("+dataset.options.size=14", "dataset.shape=[1,14,14]")  # a quarter of the 28 px search's cost
 
 
 @dataclass(frozen=True)
@@ -54,13 +55,14 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    "nb201_fashion": Suite("nb201", "fashion_mnist", ("dataset.limit=6000", "space.channels=8", "space.layers=6",
-                                                      "search.epochs=15")),
+    "nb201_fashion": Suite("nb201", "fashion_mnist", (*FASHION_14, "dataset.limit=3000", "space.channels=8",
+                                                      "space.layers=6", "search.epochs=10")),
     "nb201_digits": Suite("nb201", "digits"),
     "darts_digits": Suite("darts", "digits"),
-    "darts_fashion": Suite("darts", "fashion_mnist", ("dataset.limit=3000", "space.channels=8", "space.layers=4",
-                                                      "search.epochs=6")),
-    "darts_long": Suite("darts", "digits", ("search.epochs=50",), arms=("none", "irl"), sweep=False),
+    "darts_fashion": Suite("darts", "fashion_mnist", (*FASHION_14, "dataset.limit=3000", "space.channels=8",
+                                                      "space.layers=4", "search.epochs=6"), arms=("none", "irl")),
+    "darts_long": Suite("darts", "digits", ("dataset.limit=600", "search.epochs=50"), arms=("none", "irl"),
+                        sweep=False),
     "smoke": Suite("nb201", "synthetic", ("search.epochs=2",), sweep=False),
 }
 
@@ -81,7 +83,7 @@ def shipped_lambda(name: str) -> float:
     return float(yaml.safe_load((ROOT / "conf" / "regularizer" / f"{name}.yaml").read_text())["lambda"])
 
 
-def make_jobs(suites: list[str], seeds: list[int], sweep: bool, table: Path | None) -> list[Job]:
+def make_jobs(suites: list[str], seeds: list[int], sweep: tuple[str, ...], table: Path | None) -> list[Job]:
     jobs = []
     for name in suites:
         suite = SUITES[name]
@@ -89,15 +91,15 @@ def make_jobs(suites: list[str], seeds: list[int], sweep: bool, table: Path | No
         if suite.space == "nb201" and table is not None:
             base.append(f"benchmark.table={table}")
         arms: list[tuple[str, str, float | None]] = [(arm, arm, None) for arm in suite.arms]
-        if sweep and suite.sweep:
-            arms += [(f"{reg}@x{m:g}", reg, m) for reg in ("imitation", "irl") for m in SWEEP if m != 1.0]
+        if suite.sweep:
+            arms += [(f"{reg}@x{m:g}", reg, m) for reg in sweep for m in SWEEP if m != 1.0]
+        suite_jobs = []
         for arm, reg, multiple in arms:
             extra = [f"regularizer={reg}"]
             if multiple is not None:
                 extra.append(f"regularizer.lambda={shipped_lambda(reg) * multiple:.6g}")
-            # seeds outermost, so a partial run already covers every arm
-            jobs += [Job(name, arm, s, base + extra + [f"seed={s}"]) for s in seeds]
-    jobs.sort(key=lambda j: (j.seed, j.suite, j.arm))
+            suite_jobs += [Job(name, arm, s, base + extra + [f"seed={s}"]) for s in seeds]
+        jobs += sorted(suite_jobs, key=lambda j: j.seed)  # seeds outermost: a partial run covers every arm
     return jobs
 
 
@@ -240,7 +242,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suites", default=",".join(s for s in SUITES if s != "smoke"))
     ap.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5")
-    ap.add_argument("--sweep", action="store_true", help="add imitation/irl at x0.3, x3, x10 of the shipped lambda")
+    ap.add_argument("--sweep", action="store_true", help="add --sweep-regs at x0.3, x3, x10 of the shipped lambda")
+    ap.add_argument("--sweep-regs", default="imitation,irl", help="regularizers the sweep covers")
     ap.add_argument("--workers", type=int, default=2, help="jobs side by side, one CPU thread each")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "prior")
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="NAS-Bench-201 CIFAR-10 table (CSV)")
@@ -258,7 +261,8 @@ def main() -> int:
               file=sys.stderr)
         return 2
     seeds = parse_seeds(args.seeds)
-    jobs = make_jobs(suites, seeds, args.sweep, table)
+    sweep = tuple(r.strip() for r in args.sweep_regs.split(",") if r.strip()) if args.sweep else ()
+    jobs = make_jobs(suites, seeds, sweep, table)
     params = read_params(table)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -279,7 +283,7 @@ def main() -> int:
 
     lines = ["# Prior benchmark", "",
              f"`python experiments/prior_benchmark.py --suites {','.join(suites)} --seeds {args.seeds}"
-             f"{' --sweep' if args.sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
+             f"{' --sweep --sweep-regs ' + ','.join(sweep) if sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
              f"{wall / 60:.1f} min wall on this machine ({args.workers} parallel jobs, 1 thread each; cached jobs "
              "cost nothing).", ""]
     for suite in suites:
