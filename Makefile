@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml constraints.tx
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install search test test-fast compare report bench irl-vs-plain clean
+.PHONY: help install search test test-fast compare report bench prior-benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,8 +38,8 @@ report: $(STAMP)  ## write report.md and plots for a sweep: make report SWEEP=mu
 bench: $(STAMP)  ## search step time and memory: first vs second order (experiments/bench_search.py)
 	$(BIN)/python experiments/bench_search.py $(ARGS)
 
-irl-vs-plain: $(STAMP)  ## plain vs IRL on digits, NAS-Bench-201 space, seeds 0-2 (experiments/irl_vs_plain.py)
-	$(BIN)/python experiments/irl_vs_plain.py $(ARGS)
+prior-benchmark: $(STAMP)  ## none vs imitation vs irl, both spaces, seeds 0-4 (experiments/prior_benchmark.py; hours); ARGS="--suites ... --sweep"
+	$(BIN)/python experiments/prior_benchmark.py $(ARGS)
 
 clean:  ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun .pytest_cache

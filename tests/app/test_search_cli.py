@@ -59,6 +59,11 @@ def test_search_through_the_cli_writes_every_output(tmp_path, space):
     rows = history_rows(run)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"train_loss", "val_acc", "lr", "genotype", "seconds", "F", "margin", "distance_to_expert"} <= set(rows[0])
+    # the collapse measure, per epoch and at the end (README, "The prior")
+    stats = metrics["cell_stats"]
+    assert {f"param_free_{c}" for c in genotype.cell_types} <= set(rows[0])
+    assert all(int(rows[-1][f"param_free_{c}"]) == stats[c]["param_free"] for c in genotype.cell_types)
+    assert metrics["collapsed"] == sorted(c for c in genotype.cell_types if stats[c]["collapsed"])
     for cell in genotype.cell_types:
         assert (run / f"cell_{cell}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / ".hydra" / "config.yaml").is_file()  # what is needed to reproduce the run
@@ -169,3 +174,36 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 1
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_collapse_warning_is_one_line_naming_the_cell():
+    from irlas_darts.app.search_app import collapse_warning, collapsed_cells
+    from irlas_darts.spaces import create_space
+
+    space = create_space("nb201")
+    all_skip = space.genotype_from_text(
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|")
+    found = collapsed_cells(space, all_skip)
+    assert list(found) == ["cell"]
+    line = collapse_warning(space, "cell", found["cell"], "epoch 3")
+    assert "\n" not in line and "6 parameter-free edges of 6" in line and "epoch 3" in line
+    expert = space.genotype_from_text(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert collapsed_cells(space, expert) == {}
+
+
+@pytest.mark.slow
+def test_a_strong_prior_does_not_collapse_a_darts_cell(tmp_path):
+    """DARTS space, digits, lambda 100x the default: the shipped prior keeps every epoch's normal cell below the
+    collapse threshold (5 of 8 parameter-free edges). SPEC's form of the prior (linear reward, policy features of the
+    derived genotype, no guard) at the same strength and seed collapses it: the check can fail."""
+    short = ["dataset.limit=400", "search.epochs=4", "regularizer.lambda=1.0", "logger.progress=false",
+             "runtime.threads=1"]
+    spec = ["regularizer.reward=linear", "regularizer.policy=derived", "regularizer.guard=false"]
+    worst = {}
+    for name, extra in (("shipped", []), ("spec", spec)):
+        res = cli(*short, *extra, f"hydra.run.dir={tmp_path / name}")
+        assert res.returncode == 0, res.stderr
+        worst[name] = max(int(r["param_free_normal"]) for r in history_rows(tmp_path / name))
+    assert worst["shipped"] < 5
+    assert worst["spec"] >= 5
