@@ -10,7 +10,7 @@ Suites (pick with `--suites`, default: all but `smoke`):
   nb201_digits   NAS-Bench-201 on the bundled digits (preset digits_nb201), scored on the same table
   darts_digits   DARTS space on digits (preset digits_darts: 8 channels, 4 cells, 6 epochs): `make search`'s setting
   darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
-  darts_long     the long search where DARTS drifts to skip connections: digits (600 images), 50 epochs, none and irl
+  darts_long     the long search where DARTS drifts to skip connections: digits (400 images), 50 epochs, none and irl
   smoke          a seconds-long run on synthetic data (what the test suite runs)
 
 Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also the `--sweep-regs` (default
@@ -61,7 +61,7 @@ SUITES: dict[str, Suite] = {
     "darts_digits": Suite("darts", "digits"),
     "darts_fashion": Suite("darts", "fashion_mnist", (*FASHION_14, "dataset.limit=3000", "space.channels=8",
                                                       "space.layers=4", "search.epochs=6"), arms=("none", "irl")),
-    "darts_long": Suite("darts", "digits", ("dataset.limit=600", "search.epochs=50"), arms=("none", "irl"),
+    "darts_long": Suite("darts", "digits", ("dataset.limit=400", "search.epochs=50"), arms=("none", "irl"),
                         sweep=False),
     "smoke": Suite("nb201", "synthetic", ("search.epochs=2",), sweep=False),
 }

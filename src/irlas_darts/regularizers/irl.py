@@ -65,7 +65,7 @@ class MirrorStimuliRegularizer(Regularizer):
             derived = soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU)
             guarded = [(adj.class_mass(k), derived.class_mass(k), self.expert_mass[c][k]) for k in GUARDED]
             guarded.append((adj.parameter_free_mass(), derived.parameter_free_mass(), self.expert_param_free[c]))
-            masses = [m for m, d, e in guarded if max(float(m), float(d)) > e + 1e-9]
+            masses = [m for m, d, e in guarded if max(float(m.detach()), float(d)) > e + 1e-9]
             if not masses:
                 continue
             normals = [torch.autograd.grad(m, alphas[c], retain_graph=True)[0].flatten() for m in masses]
