@@ -287,3 +287,14 @@ def test_guard_counts_the_derived_cell_too():
     g_loss, = torch.autograd.grad(reg.loss(alphas), alphas["normal"])
     g_skip, = torch.autograd.grad(soft_skip, alphas["normal"])
     assert float(-(g_loss * g_skip).sum()) <= 1e-9
+
+
+def test_library_defaults_are_the_shipped_config():
+    """create_regularizer("irl", ...) without options behaves as `irlas-search regularizer=irl`."""
+    from irlas_darts.regularizers import DEFAULTS
+
+    shipped = yaml.safe_load((CONF.parent / "regularizer" / "irl.yaml").read_text())
+    shipped["lam"] = shipped.pop("lambda")
+    for key, value in shipped.items():
+        if key != "name":
+            assert DEFAULTS[key] == value, key
