@@ -93,7 +93,8 @@ def load_data(ds: DictConfig, device: torch.device) -> Dataset:
     shape, expected = list(dataset.input_shape), [int(v) for v in ds.shape]
     if shape != expected:
         raise ConfigError(f"dataset.shape={expected} does not match the {ds.name} data's {shape}; "
-                          "drop the override (dataset.shape only sets what eval.epochs=0 builds for)")
+                          f"set dataset.shape={shape} (it says what eval.epochs=0 builds for; with "
+                          "dataset.options.size it must follow the new size)")
     if dataset.num_classes != int(ds.num_classes):
         raise ConfigError(f"dataset.num_classes={ds.num_classes} does not match the {ds.name} data's "
                           f"{dataset.num_classes} classes; drop the override")
