@@ -118,7 +118,19 @@ def run_job(job: Job, out: Path) -> tuple[Job, dict[str, Any] | None, str]:
     return job, json.loads(metrics.read_text()), "ran"
 
 
-def summarise(metrics: dict[str, Any], params: dict[str, float]) -> dict[str, Any]:
+def collapsed_epochs(run_dir: Path, space: str, cell: str) -> int:
+    """Epochs whose derived cell had collapse_threshold or more parameter-free edges (history.csv)."""
+    import csv
+
+    from irlas_darts.spaces import create_space
+    from irlas_darts.topology import collapse_threshold
+
+    threshold = collapse_threshold(create_space(space))
+    with (run_dir / "history.csv").open() as fh:
+        return sum(int(row[f"param_free_{cell}"]) >= threshold for row in csv.DictReader(fh))
+
+
+def summarise(metrics: dict[str, Any], params: dict[str, float], run_dir: Path) -> dict[str, Any]:
     cell = "normal" if "normal" in metrics["cell_stats"] else next(iter(metrics["cell_stats"]))
     stats = metrics["cell_stats"][cell]
     row = {
@@ -128,6 +140,8 @@ def summarise(metrics: dict[str, Any], params: dict[str, float]) -> dict[str, An
         "val_acc": 100 * metrics["val_acc"],
         "seconds": metrics["search_seconds"],
         "genotype": metrics["genotype_text"],
+        "collapsed_epochs": collapsed_epochs(run_dir, metrics["space"], cell),
+        "epochs": metrics["epochs"],
     }
     if "benchmark" in metrics:
         row["bench"] = metrics["benchmark"][TABLE_COLUMN]
@@ -161,7 +175,8 @@ def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) 
     nb201 = SUITES[suite].space == "nb201"
     key, label = ("bench", "NB201 CIFAR-10 valid acc") if nb201 else ("param_free", "parameter-free normal edges")
     head = ["arm", *[f"seed {s}" for s in seeds], "mean ± std", "worst"]
-    extra = ["params (M)", "distance", "supernet acc"] if nb201 else ["collapsed", "distance", "supernet acc"]
+    extra = (["params (M)", "distance", "supernet acc"] if nb201
+             else ["collapsed", "epochs collapsed (per seed)", "distance", "supernet acc"])
     lines = [f"### {suite}: {label} per seed", "", "| " + " | ".join(head + extra) + " |",
              "|" + "---|" * (len(head) + len(extra))]
     for arm in sorted(rows, key=arm_order):
@@ -175,6 +190,7 @@ def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) 
             tail = [mean_std([r["params_m"] for r in present]), mean_std([r["distance"] for r in present])]
         else:
             tail = [f"{sum(r['collapsed'] for r in present)} of {len(present)}",
+                    " / ".join(f"{r['collapsed_epochs']}" for r in present) + f" of {present[0]['epochs']}",
                     mean_std([r["distance"] for r in present])]
         tail.append(mean_std([r["val_acc"] for r in present]))
         lines.append("| " + " | ".join([arm, *cells, mean_std(vals), worst, *tail]) + " |")
@@ -226,7 +242,13 @@ def checks(results: dict[str, dict[str, dict[int, dict]]], seeds: list[int]) -> 
             out.append((f"{suite}: irl supernet acc within 1 point of none (gap {gap:+.2f})", gap <= 1.0))
         if suite == "darts_long" and none:
             n = sum(none[s]["collapsed"] for s in seeds)
-            out.append((f"{suite}: none collapses on most seeds ({n} of {len(seeds)})", n > len(seeds) / 2))
+            out.append((f"{suite}: none ends collapsed on most seeds ({n} of {len(seeds)})", n > len(seeds) / 2))
+            n = sum(none[s]["collapsed_epochs"] > 0 for s in seeds)
+            out.append((f"{suite}: none passes through a collapsed cell on most seeds ({n} of {len(seeds)})",
+                        n > len(seeds) / 2))
+            if irl:
+                n = sum(irl[s]["collapsed_epochs"] > 0 for s in seeds)
+                out.append((f"{suite}: irl never collapsed at any epoch on any seed ({n} of {len(seeds)} did)", n == 0))
     return out
 
 
@@ -278,7 +300,8 @@ def main() -> int:
             if metrics is None:
                 failures.append(f"{job.key}: {status}")
                 continue
-            results.setdefault(job.suite, {}).setdefault(job.arm, {})[job.seed] = summarise(metrics, params)
+            row = summarise(metrics, params, args.out / "runs" / job.key)
+            results.setdefault(job.suite, {}).setdefault(job.arm, {})[job.seed] = row
     wall = time.perf_counter() - started
 
     lines = ["# Prior benchmark", "",
