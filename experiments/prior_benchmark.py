@@ -24,6 +24,7 @@ imitation and irl) at x0.3, x3 and x10 of their shipped lambda (the x1 arm is th
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -120,8 +121,6 @@ def run_job(job: Job, out: Path) -> tuple[Job, dict[str, Any] | None, str]:
 
 def collapsed_epochs(run_dir: Path, space: str, cell: str) -> int:
     """Epochs whose derived cell had collapse_threshold or more parameter-free edges (history.csv)."""
-    import csv
-
     from irlas_darts.spaces import create_space
     from irlas_darts.topology import collapse_threshold
 
@@ -152,8 +151,6 @@ def summarise(metrics: dict[str, Any], params: dict[str, float], run_dir: Path) 
 def read_params(table: Path | None) -> dict[str, float]:
     if table is None or not table.is_file():
         return {}
-    import csv
-
     with table.open() as fh:
         return {row["arch_str"]: float(row["params_m"]) for row in csv.DictReader(fh) if "params_m" in row}
 
