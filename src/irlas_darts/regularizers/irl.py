@@ -10,7 +10,7 @@ once (inputs reached, shallow depth, shortcuts), and the soft cell of near-unifo
 search's first epochs) hides how many skips its argmax already picks. So, per covered cell and per parameter-free
 class (skip, pool): once the cell holds more edges of that class than the expert, counted on the soft cell or on the
 genotype the alphas derive, the component of the prior's descent direction that would add more is projected out
-(exactly: the smallest change that leaves both class masses non-increasing). The prior can then only ever oppose
+(exactly: the smallest change that leaves the skip mass, the pool mass and their sum non-increasing). The prior can then only ever oppose
 DARTS' drift to parameter-free ops, never feed it; below the expert's counts it is untouched.
 """
 
