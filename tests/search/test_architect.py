@@ -15,7 +15,9 @@ from torch import nn
 from torch.func import functional_call
 
 from irlas_darts.search.architect import Architect
+from irlas_darts.ops.lean import twice_differentiable
 from irlas_darts.search.architecture import Architecture
+from irlas_darts.search.supernet import create_supernet
 from irlas_darts.spaces import create_space
 
 
@@ -277,3 +279,24 @@ def test_bad_settings_fail_with_one_line_errors():
         Architect(net, arch, w_opt, order="second").alpha_gradient(None, None, *batches[2:], lr_w=0.1)
     with pytest.raises(ValueError, match="order='second'"):
         Architect(net, arch, w_opt).unrolled_weights(*batches[:2], lr_w=0.1)
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explicit_unroll(space_name):
+    """The supernet's lean nodes (differentiable once) in the unrolled and validation passes, the plain modules in
+    the Hessian-vector product: together still the autograd gradient through the unrolled step."""
+    torch.manual_seed(0)
+    space = create_space(space_name)
+    net = create_supernet(space, in_channels=2, num_classes=3, C=4, layers=3, channels_last=True).double()
+    arch = Architecture(space, generator=torch.Generator().manual_seed(0), scale=0.5).double()
+    w_opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2)
+    for p in net.parameters():
+        w_opt.state[p]["momentum_buffer"] = 0.1 * torch.randn_like(p)
+    batches = (torch.randn(4, 2, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,)),
+               torch.randn(4, 2, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,)))
+    got, _ = Architect(net, arch, w_opt, order="second", hvp="exact").alpha_gradient(*batches, lr_w=0.5)
+    with twice_differentiable():
+        want = explicit_unrolled_gradient(net, arch, w_opt, batches, 0.5)
+    torch.testing.assert_close(flat(got), flat(want), rtol=1e-7, atol=1e-10)
+    first, _ = Architect(net, arch, w_opt, order="first").alpha_gradient(*batches, lr_w=0.5)
+    assert rel_err(flat(first), flat(want)) > 1e-4

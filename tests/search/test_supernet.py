@@ -1,8 +1,11 @@
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from irlas_darts.ops import FactorizedReduce, Zero
+from irlas_darts.ops.lean import twice_differentiable
 from irlas_darts.search.architecture import Architecture
 from irlas_darts.search.mixed_op import MixedOp
 from irlas_darts.search.supernet import DartsSupernet, NB201SearchCell, NB201Supernet, create_supernet
@@ -181,3 +184,58 @@ def test_all_none_probs_give_bias_only_logits():
     a = net(torch.randn(2, 1, 8, 8), probs)
     b = net(torch.randn(2, 1, 8, 8), probs)
     torch.testing.assert_close(a, b)
+
+
+# ---- lean nodes: the supernet computes the plain per-op sum ---------------------------------------------------
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_lean_mixed_op_equals_the_plain_per_op_sum(space, stride, channels_last):
+    """Outputs and gradients (input, weights, op weights) of the lean MixedOp against each op run alone."""
+    torch.manual_seed(0)
+    sp = create_space(space)
+    mixed = MixedOp(space, 4, stride)
+    x = torch.randn(3, 4, 8, 8)
+    if channels_last:
+        mixed.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.softmax(torch.randn(len(sp.ops)), 0)
+    params = list(mixed.parameters())
+
+    def grads(run):
+        xi, wi = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = run(xi, wi)
+        g = torch.randn_like(out, generator=torch.Generator().manual_seed(1))
+        return [out, *torch.autograd.grad((out * g).sum(), [xi, wi, *params])]
+
+    def per_op_sum(xi, wi):
+        return sum(wi[col] * op(xi) for op, col in zip(mixed.ops, mixed.columns))
+
+    lean = grads(lambda xi, wi: mixed(xi, wi))
+    with twice_differentiable():
+        plain = grads(per_op_sum)
+    for a, b in zip(lean, plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_lean_supernet_equals_the_plain_supernet(space):
+    """Logits, every weight's gradient and the alphas' gradient, lean nodes on and off, and the BN statistics."""
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    results = []
+    for lean in (True, False):
+        net = small(space, seed=7, channels_last=True)
+        arch, _ = probs_of(space)
+        with contextlib.nullcontext() if lean else twice_differentiable():
+            logits = net(x, arch.probs())
+            loss = F.cross_entropy(logits, y)
+            grads = torch.autograd.grad(loss, [*net.parameters(), *arch.parameters()])
+        results.append((logits, grads, [b.clone() for b in net.buffers()]))
+    (l1, g1, b1), (l2, g2, b2) = results
+    torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-5)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(b1, b2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

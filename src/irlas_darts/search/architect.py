@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..ops.lean import twice_differentiable
 from .architecture import Architecture
 
 Penalty = Callable[[dict[str, Tensor]], Tensor]
@@ -110,7 +111,8 @@ class Architect:
         buffers = self._cloned_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
         if self.order == "first":
-            val_loss = self._loss(buffers, {}, x_val, y_val)
+            # Weights enter detached: no node computes (or keeps inputs for) weight gradients nobody asked for.
+            val_loss = self._loss(buffers, self._detached_weights(), x_val, y_val)
             pen = self._penalty(penalty, val_loss)
             grads = _grad(val_loss + pen, alphas)
         else:
@@ -134,9 +136,7 @@ class Architect:
         buffers = self._cloned_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
         if self.hvp == "exact":
-            train_loss = self._loss(buffers, {}, x_train, y_train)
-            g = _grad(train_loss, self._params, create_graph=True)
-            out = self._exact_hvp(g, v, alphas)
+            out = self._exact_hvp(buffers, x_train, y_train, v, alphas)
         else:
             out = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
         return dict(zip(self._cells, out))
@@ -152,6 +152,9 @@ class Architect:
     def _require_second(self, what: str) -> None:
         if self.order != "second":
             raise ValueError(f"Architect.{what} unrolls the weight step; build the Architect with order='second'")
+
+    def _detached_weights(self) -> dict[str, Tensor]:
+        return {name: p.detach() for name, p in self.net.named_parameters()}
 
     def _cloned_buffers(self) -> dict[str, Tensor]:
         # Train-mode BatchNorm normalises with batch statistics, so updating a private copy of the running
@@ -197,24 +200,34 @@ class Architect:
         penalty: Penalty | None,
     ) -> tuple[list[Tensor], Tensor, Tensor]:
         alphas = [self.arch.alphas[c] for c in self._cells]
-        exact = self.hvp == "exact"
         train_loss = self._loss(buffers, {}, x_train, y_train)
-        # For the exact product the graph of grad_w L_train is kept and reused instead of re-running the forward.
-        g = _grad(train_loss, self._params, create_graph=exact)
-        unrolled = [w.requires_grad_(True) for w in self._unroll([gi.detach() for gi in g], lr_w)]
+        g = _grad(train_loss, self._params)
+        del train_loss
+        unrolled = [w.requires_grad_(True) for w in self._unroll(g, lr_w)]
+        del g
         val_loss = self._loss(buffers, dict(zip(self._names, unrolled)), x_val, y_val)
         pen = self._penalty(penalty, val_loss)  # evaluated at alpha; it does not depend on the weights
         n = len(unrolled)
         both = _grad(val_loss + pen, unrolled + alphas)
         v, d_alpha = both[:n], both[n:]
-        if exact:
-            hv = self._exact_hvp(g, v, alphas)
+        if self.hvp == "exact":
+            hv = self._exact_hvp(buffers, x_train, y_train, v, alphas)
         else:
-            del g
             hv = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
         return [da - lr_w * h for da, h in zip(d_alpha, hv)], val_loss, pen
 
-    def _exact_hvp(self, g: list[Tensor], v: list[Tensor], alphas: list[Tensor]) -> list[Tensor]:
+    def _exact_hvp(
+        self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+    ) -> list[Tensor]:
+        """``grad_alpha (grad_w L_train . v)`` by double backward.
+
+        The training forward is run again here rather than kept from the unrolled step: only one graph is alive at a
+        time (the unrolled step's, the validation one's, then this one), which is what sets the step's peak memory.
+        This pass runs the plain modules (``twice_differentiable``): the lean BatchNorm nodes are differentiable once.
+        """
+        with twice_differentiable():
+            train_loss = self._loss(buffers, {}, x, y)
+            g = _grad(train_loss, self._params, create_graph=True)
         pairs = [(gi, vi) for gi, vi in zip(g, v) if gi.requires_grad]
         if not pairs:
             return [torch.zeros_like(a) for a in alphas]

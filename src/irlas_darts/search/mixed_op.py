@@ -3,15 +3,20 @@
 ``none`` is never built or run: its term is zero, and the other ops already give the output its shape. The conv ops
 all begin with a ReLU of the same input, so the edge computes ``relu(x)`` once (or takes it from the cell, which
 shares it across all edges leaving a node) and feeds it to them; the result is the same as running each op alone.
+An op's final affine-free BatchNorm and its edge weight run as one node (``ops.lean.weighted_batch_norm``) that keeps
+one activation instead of two; inside ``ops.lean.twice_differentiable()`` the plain modules run instead.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..ops import create_op, starts_with_relu
+from ..ops.lean import lean_enabled, weighted_batch_norm
 from ..spaces import SearchSpace, create_space
 
 
@@ -39,6 +44,10 @@ class MixedOp(nn.Module):
             raise ValueError(f"space {space.name!r} has no op besides none; a MixedOp needs at least one")
         self.relu_first = [starts_with_relu(op) for op in self.ops]
         self.needs_relu = any(self.relu_first)
+        # Ops that end in an affine-free BatchNorm: (body, that BN), so the edge can fuse the BN with its weight.
+        self.split: list[tuple[Callable[[torch.Tensor], torch.Tensor], nn.BatchNorm2d] | None] = [
+            _split_final_bn(op) for op in self.ops
+        ]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
         """``sum_o weights[o] * op_o(x)`` over the non-``none`` ops; ``activated``: ``relu(x)`` if the caller has it."""
@@ -46,11 +55,23 @@ class MixedOp(nn.Module):
             raise ValueError(f"MixedOp weights have shape {tuple(weights.shape)}; expected ({self.n_ops},)")
         if activated is None and self.needs_relu:
             activated = F.relu(x)
-        terms = (
-            weights[col] * (op.forward_activated(activated) if relu_first else op(x))
-            for op, col, relu_first in zip(self.ops, self.columns, self.relu_first)
-        )
-        out = next(terms)
-        for term in terms:
-            out = out + term
+        fuse = lean_enabled()
+        out = None
+        for op, col, relu_first, split in zip(self.ops, self.columns, self.relu_first, self.split):
+            inp = activated if relu_first else x
+            if fuse and split is not None:
+                body, bn = split
+                term = weighted_batch_norm(body(inp), weights[col], bn)
+            else:
+                term = weights[col] * (op.forward_activated(inp) if relu_first else op(inp))
+            out = term if out is None else out + term
         return out
+
+
+def _split_final_bn(op: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.BatchNorm2d] | None:
+    """``(body, bn)`` with ``op(x) == bn(body(x))`` (``body`` taking ``relu(x)`` for a ReLU-first op), or None."""
+    if starts_with_relu(op) and not op.final_bn.affine:
+        return op.body, op.final_bn
+    if isinstance(op, nn.Sequential) and len(op) == 2 and isinstance(op[1], nn.BatchNorm2d) and not op[1].affine:
+        return op[0], op[1]
+    return None
