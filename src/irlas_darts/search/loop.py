@@ -113,7 +113,7 @@ class Searcher:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else None
-            # Buffers are synced at the epoch's end (broadcast_buffers), not before every forward.
+            # BatchNorm buffers are synced at the epoch's end (dist.broadcast_buffers), not before every forward.
             no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel)
                        .parameters else "broadcast_buffers")
             self.train_net = DistributedDataParallel(self.net, device_ids=ids, **{no_sync: False})
