@@ -34,7 +34,7 @@ EPOCHS, BATCH = 2, 32
 
 def make_searcher(case: str, sync_bn: bool = True) -> Searcher:
     torch.manual_seed(0)
-    ds = load_dataset("synthetic", n_train=192, n_test=8, num_classes=4, size=8, channels=1, seed=1)
+    ds = load_dataset("synthetic", n_train=128, n_test=8, num_classes=4, size=8, channels=1, seed=1)
     w, a = split_train(len(ds.train_x), 0.5, torch.Generator().manual_seed(0))
     # augmentation on, so the test also covers "augment the global batch, then keep this rank's slice"
     data = SearchData(ds.train_x[w], ds.train_y[w], ds.train_x[a], ds.train_y[a],
@@ -103,6 +103,7 @@ def distributed_runs(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # one spawn of 2 processes for all cases: 15-40 s on 2 shared cores
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_ranks_with_half_batches_equal_one_process_with_the_batch(distributed_runs, case):
     saved = torch.load(distributed_runs / f"{case}.pt", weights_only=False)
@@ -121,10 +122,10 @@ def test_two_ranks_with_half_batches_equal_one_process_with_the_batch(distribute
                 torch.testing.assert_close(two[kind][key], value, rtol=0, atol=1e-5, msg=f"{kind} {key}")
             else:
                 assert torch.equal(two[kind][key], value), key
-    # the logged epoch metrics are global: reduced over the ranks
+    # the logged epoch metrics are global, reduced over the ranks (float32 losses summed in another order)
     for r2, r1 in zip(two["history"], one["history"]):
         for key in ("train_loss", "train_acc", "arch_loss", "val_loss", "val_acc"):
-            assert abs(r2[key] - r1[key]) < 1e-5, key
+            assert abs(r2[key] - r1[key]) < 1e-4, key
         assert r2["genotype"] == r1["genotype"]
 
 
