@@ -7,6 +7,7 @@ so the ideal is the 1-process rate (efficiency = rate / 1-process rate); on GPUs
 the ideal is N times the 1-GPU rate (efficiency = rate / (N x 1-GPU rate)).
 
     python experiments/bench_distributed.py                            # CPU: 1 process x 2 threads vs 2 x 1
+    python experiments/bench_distributed.py --threads-per-process 1   # 1 x 1 thread vs 2 x 1 thread
     python experiments/bench_distributed.py --sync-bn --order second
     python experiments/bench_distributed.py --device cuda --nproc 1,8  # one machine with 8 GPUs (not run here)
 """
@@ -39,7 +40,7 @@ def worker(args: argparse.Namespace) -> None:
 
     world = dist.env_world_size()
     if args.device == "cpu":
-        torch.set_num_threads(max(args.threads // world, 1))
+        torch.set_num_threads(args.threads_per_process or max(args.threads // world, 1))
         device = torch.device("cpu")
     else:
         device = torch.device("cuda", dist.env_local_rank())
@@ -91,8 +92,9 @@ def launch(args: argparse.Namespace, nproc: int) -> dict:
         cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", __file__, "--worker", "--out", str(out),
                "--device", args.device, "--threads", str(args.threads), "--batch", str(args.batch),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--channels", str(args.channels),
-               "--layers", str(args.layers), "--order", args.order] + (["--sync-bn"] if args.sync_bn else [])
-        threads = str(max(args.threads // nproc, 1)) if args.device == "cpu" else "1"
+               "--layers", str(args.layers), "--order", args.order,
+               "--threads-per-process", str(args.threads_per_process)] + (["--sync-bn"] if args.sync_bn else [])
+        threads = str(args.threads_per_process or max(args.threads // nproc, 1)) if args.device == "cpu" else "1"
         subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS=threads,
                                                  PYTHONPATH=str(ROOT / "src")))
         return json.loads(out.read_text())
@@ -103,6 +105,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--nproc", default="1,2", help="process counts to compare, comma-separated; the first is the base")
     p.add_argument("--threads", type=int, default=2, help="CPU threads shared by all processes")
+    p.add_argument("--threads-per-process", type=int, default=0,
+                   help="give each process this many threads instead of sharing --threads (CPU; ideal = N x base)")
     p.add_argument("--batch", type=int, default=32, help="global batch (search.batch_size)")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1)
@@ -125,7 +129,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n, r in zip(counts, results):
         speedup = r["samples_per_second"] / base
-        ideal = n / counts[0] if args.device == "cuda" else 1.0  # CPU: the same threads, shared
+        scales = args.device == "cuda" or args.threads_per_process  # each process brings its own GPU / threads
+        ideal = n / counts[0] if scales else 1.0  # else the CPU processes share the same threads
         print(f"| {n} | {r['threads']} | {args.batch // n} | {r['seconds_per_step']:.3f} | "
               f"{r['samples_per_second']:.1f} | {speedup:.2f}x | {speedup / ideal:.0%} |")
 
