@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml constraints.tx
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install search test test-fast compare report bench bench-vs-darts prior-benchmark clean
+.PHONY: help install search test test-fast compare report bench bench-vs-darts bench-distributed prior-benchmark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: $(STAMP)  ## search step time and memory: first vs second order (experime
 
 bench-vs-darts: $(STAMP)  ## step time/memory side by side with the original DARTS code: DARTS=<its cnn/ folder> (ours alone without)
 	$(BIN)/python experiments/bench_vs_darts.py $(if $(DARTS),--darts-dir $(DARTS)) $(ARGS)
+
+bench-distributed: $(STAMP)  ## samples/s of one search on 1 vs 2 processes, torchrun (experiments/bench_distributed.py)
+	$(BIN)/python experiments/bench_distributed.py $(ARGS)
 
 prior-benchmark: $(STAMP)  ## none vs imitation vs irl, both spaces, seeds 0-4 (experiments/prior_benchmark.py; hours); ARGS="--suites ... --sweep"
 	$(BIN)/python experiments/prior_benchmark.py $(ARGS)

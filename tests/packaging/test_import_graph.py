@@ -20,7 +20,7 @@ PACKAGE = "irlas_darts"
 # a package of its own layer or of one above.
 LAYERS = [
     {"spaces"},
-    {"ops", "data", "topology", "optim"},
+    {"ops", "data", "topology", "optim", "distributed"},
     {"networks", "regularizers", "viz"},
     {"search", "evaluation"},
     {"report"},

@@ -66,6 +66,7 @@ class SearchConfig:
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999
     arch_weight_decay: float = 1e-3
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (exact, slower)
 
 
 @dataclass

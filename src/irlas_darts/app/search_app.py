@@ -1,12 +1,14 @@
 """``irlas-search``: config → data + space + supernet + regularizer → search loop → genotype + metrics.
 
 Outputs land in the Hydra run directory (see README, "Outputs"); every file is written atomically and the checkpoint
-after every epoch lets ``resume=true`` finish with exactly the result of an uninterrupted run.
+after every epoch lets ``resume=true`` finish with exactly the result of an uninterrupted run. Under ``torchrun``
+(``launch.py``) every rank runs the search and rank 0 alone writes, logs and tracks.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from .. import distributed as dist
 from ..data import Dataset, split_train
 from ..regularizers import create_regularizer
 from ..search.architecture import Architecture
@@ -26,7 +29,8 @@ from ..viz import draw_genotype
 from .cli import hydra_entry
 from .config import conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
-from .io import atomic_write_text, load_checkpoint, restore, save_checkpoint, write_csv, write_json
+from .io import atomic_write_text, restore, save_checkpoint, write_csv, write_json
+from .launch import check_world, load_resume_state, rank_overrides, start, summary
 from .progress import progress_bar
 from .runtime import Runtime, check_batch, load_data, seed_everything, setup_runtime
 from .tracking import Tracker
@@ -70,7 +74,7 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_min=s.lr_min, momentum=s.momentum,
         weight_decay=s.weight_decay, grad_clip=s.grad_clip, arch_lr=s.arch_lr, arch_betas=(s.arch_beta1, s.arch_beta2),
         arch_weight_decay=s.arch_weight_decay, order=s.order, hvp=s.hvp,
-        autocast_bf16=runtime.bf16,
+        autocast_bf16=runtime.bf16, sync_bn=s.sync_bn,
     )
     if runtime.compile:
         supernet = torch.compile(supernet)
@@ -131,25 +135,37 @@ def run_signature(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Run (or resume) one search in ``run_dir`` and return its metrics."""
+    """Run (or resume) one search in ``run_dir`` and return its metrics (on every rank; rank 0 writes them)."""
     validate_search_config(cfg)
-    run_dir = Path(run_dir)
+    check_world(cfg)
     runtime = setup_runtime(cfg)
+    ctx, runtime, started = start(cfg, runtime)
+    try:
+        return _run_search(cfg, Path(run_dir), runtime, ctx)
+    finally:
+        if started:
+            dist.destroy()
+
+
+def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.DistContext) -> dict[str, Any]:
+    main = ctx.is_main
     table = prepare_benchmark(cfg)
     searcher, space, dataset = build_searcher(cfg, runtime)
     checkpoint = run_dir / "checkpoint.pt"
-    if cfg.resume and checkpoint.is_file():
-        restore(checkpoint, searcher.load_state_dict, load_checkpoint(checkpoint, run_signature(cfg)))
-        log.info("resumed from %s at epoch %d", checkpoint, searcher.epoch)
-    elif cfg.resume:
-        log.warning("resume=true but %s does not exist; starting from epoch 0", checkpoint)
+    if cfg.resume:
+        state = load_resume_state(checkpoint, run_signature(cfg))
+        if state is not None:
+            restore(checkpoint, searcher.load_state_dict, state)
+            log.info("resumed from %s at epoch %d", checkpoint, searcher.epoch)
+        else:
+            log.warning("resume=true but %s does not exist; starting from epoch 0", checkpoint)
 
-    tracker = Tracker(cfg, run_dir)
+    tracker = Tracker(cfg, run_dir, enabled=main)
     elapsed = sum(row["seconds"] for row in searcher.history)
     epochs = cfg.search.epochs
     collapsed = collapsed_cells(space, searcher.genotype())
     while not searcher.done:
-        bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress)
+        bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress and main)
         row = searcher.train_epoch(progress=bar)
         change = genotype_change(searcher.history)
         if change:
@@ -160,8 +176,9 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         for cell in sorted(set(now) - set(collapsed)):
             log.warning(collapse_warning(space, cell, now[cell], f"epoch {row['epoch']}"))
         collapsed = now
-        write_csv(run_dir / "history.csv", searcher.history)
-        save_checkpoint(checkpoint, searcher.state_dict(), run_signature(cfg))
+        if main:
+            write_csv(run_dir / "history.csv", searcher.history)
+            save_checkpoint(checkpoint, searcher.state_dict(), run_signature(cfg))
         tracker.log_epoch(row)
 
     genotype = searcher.genotype()
@@ -183,9 +200,13 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "collapsed": sorted(collapsed_cells(space, genotype)),
         "alphas": {c: a.tolist() for c, a in alphas.items()},
         "environment": {**runtime.environment(), "supernet_channels_last": bool(getattr(searcher.net, "channels_last", False))},
+        **summary(cfg, ctx),
     }
     if space.name == "nb201":
         metrics["arch_str"] = genotype.to_text()
+    dist.barrier()  # every rank is past its last collective; what follows is rank 0's alone
+    if not main:
+        return metrics
     # The search's outputs first; then what may still fail (lookup, pictures, evaluation) cannot lose them.
     write_json(run_dir / "genotype.json", genotype.to_json())
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
@@ -216,6 +237,7 @@ def _hydra_main(cfg: DictConfig) -> float:
 
 
 def main() -> None:
+    sys.argv += rank_overrides(sys.argv[1:])  # under torchrun only rank 0 writes Hydra's .hydra/ folder
     hydra_entry("irlas-search", _hydra_main)
 
 

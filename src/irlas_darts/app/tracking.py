@@ -13,10 +13,11 @@ log = logging.getLogger("irlas_darts.tracking")
 
 
 class Tracker:
-    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, enabled: bool = True) -> None:
+        """``enabled=False`` (ranks other than 0 of a distributed search) never starts wandb."""
         self.run = None
         wcfg = cfg.logger.wandb
-        if wcfg.mode == "disabled":
+        if wcfg.mode == "disabled" or not enabled:
             return
         try:
             import wandb

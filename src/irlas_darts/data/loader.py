@@ -63,3 +63,17 @@ class BatchIterator:
             if self.augment is not None:
                 xb = self.augment(xb, self.generator)
             yield xb, yb
+
+
+def rank_slice(n: int, rank: int, world_size: int, *, exact: bool = True) -> slice:
+    """Rank ``rank``'s contiguous part of ``n`` items split over ``world_size`` ranks (data parallelism).
+
+    The parts of ranks ``0..world_size-1`` are disjoint and, in rank order, make up ``range(n)`` exactly. With
+    ``exact`` (a batch: every rank must get the same share, so that the mean of per-rank losses is the batch's mean)
+    ``n`` must be divisible by ``world_size``; otherwise the parts differ in size by at most one.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in a world of {world_size} processes")
+    if exact and n % world_size:
+        raise ValueError(f"a batch of {n} cannot be split evenly over {world_size} processes")
+    return slice(n * rank // world_size, n * (rank + 1) // world_size)

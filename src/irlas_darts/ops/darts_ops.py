@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lean import MaxPool3x3, bn_relu_depthwise, lean_enabled, phase_depthwise_conv
+from .lean import MaxPool3x3, bn_relu_depthwise, lean_batch_norm, phase_depthwise_conv
 
 
 class ReLUFirst(nn.Module):
@@ -95,7 +95,7 @@ class SepConv(ReLUFirst):
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
         z = self.unit1.body(x)
-        if lean_enabled() and not self.unit1.bn.affine:
+        if lean_batch_norm(self.unit1.bn):
             return self.unit2.pointwise(bn_relu_depthwise(z, self.unit1.bn, self.unit2.depthwise))
         return self.unit2.body(F.relu(self.unit1.bn(z)))
 

@@ -133,6 +133,12 @@ def twice_differentiable() -> Iterator[None]:
         _LEAN[0] = previous
 
 
+def lean_batch_norm(bn: nn.Module) -> bool:
+    """Whether ``bn`` may run as a lean node: a plain affine-free ``nn.BatchNorm2d`` (not a subclass such as the
+    global-statistics one of a distributed search), outside ``twice_differentiable()``."""
+    return _LEAN[0] and type(bn) is nn.BatchNorm2d and not bn.affine
+
+
 def _bn_args(bn: nn.BatchNorm2d) -> tuple[bool, float]:
     """``(training, momentum)`` as ``bn(z)`` would use them, counting the batch as ``bn`` does."""
     if bn.affine:

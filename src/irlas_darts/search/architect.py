@@ -4,6 +4,22 @@ The network is never copied: every extra forward pass goes through ``torch.func.
 (unrolled or perturbed) weights and a private clone of the buffers, so the network's weights, their ``.grad`` and
 its BatchNorm running statistics are exactly as the weight step left them. Gradients are taken with
 ``torch.autograd.grad``, which never accumulates into any ``.grad``. Nothing here synchronises with the host.
+
+Under data parallelism (``irlas_darts.distributed``: every rank holds the same weights and alphas and an equal shard
+of each batch, so the global-batch loss is the mean of the per-rank losses) three gradients are averaged over the
+ranks, each at the point where the mathematics needs the global one; without a process group each average is the
+identity:
+
+- first order: ``grad_alpha (L_val + penalty)``, once, before Adam steps;
+- second order: ``grad_w L_train`` before it moves the weights to ``w'`` (so ``w'`` is the same on every rank),
+  ``v = grad_w' L_val(w')`` before it enters the Hessian-vector product (so the product is taken along the global
+  direction), and the final alpha gradient ``grad_alpha L_val(w') - xi * H v``: since the product is linear in the
+  training loss, the mean of the per-rank products ``grad_alpha (grad_w L_train^r . v)`` is the global one, and one
+  reduction of the sum covers both terms. The penalty is the same on every rank (it depends on the alphas only).
+
+With per-rank BatchNorm statistics each rank's loss is its shard's own (as in DDP); with ``GlobalBatchNorm2d``
+(``search.sync_bn``) the statistics, and their gradients, span the global batch and the result equals a single
+process with the global batch.
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..distributed import all_reduce_mean
 from ..ops.lean import twice_differentiable
 from .architecture import Architecture
 
@@ -119,6 +136,7 @@ class Architect:
             if x_train is None or y_train is None:
                 raise ValueError("architect.order='second' needs the training batch; pass x_train and y_train")
             grads, val_loss, pen = self._second_order(buffers, x_train, y_train, x_val, y_val, lr_w, penalty)
+        grads = all_reduce_mean(grads)  # the global-batch gradient on every rank (identity in a single process)
         stats = {"val_loss": val_loss.detach(), "penalty": pen.detach(), "arch_loss": (val_loss + pen).detach()}
         return dict(zip(self._cells, grads)), stats
 
@@ -126,7 +144,7 @@ class Architect:
         """``w'``: the weights one step of the weight optimizer would reach from the training batch (detached)."""
         self._require_second("unrolled_weights")
         train_loss = self._loss(self._cloned_buffers(), {}, x_train, y_train)
-        g = _grad(train_loss, self._params)
+        g = all_reduce_mean(_grad(train_loss, self._params))
         return dict(zip(self._names, self._unroll(g, lr_w)))
 
     def mixed_hvp(self, x_train: Tensor, y_train: Tensor, vector: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -139,7 +157,7 @@ class Architect:
             out = self._exact_hvp(buffers, x_train, y_train, v, alphas)
         else:
             out = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
-        return dict(zip(self._cells, out))
+        return dict(zip(self._cells, all_reduce_mean(out)))
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
@@ -201,7 +219,7 @@ class Architect:
     ) -> tuple[list[Tensor], Tensor, Tensor]:
         alphas = [self.arch.alphas[c] for c in self._cells]
         train_loss = self._loss(buffers, {}, x_train, y_train)
-        g = _grad(train_loss, self._params)
+        g = all_reduce_mean(_grad(train_loss, self._params))  # w' must be one step on the global batch
         del train_loss
         unrolled = [w.requires_grad_(True) for w in self._unroll(g, lr_w)]
         del g
@@ -209,7 +227,7 @@ class Architect:
         pen = self._penalty(penalty, val_loss)  # evaluated at alpha; it does not depend on the weights
         n = len(unrolled)
         both = _grad(val_loss + pen, unrolled + alphas)
-        v, d_alpha = both[:n], both[n:]
+        v, d_alpha = all_reduce_mean(both[:n]), both[n:]  # the product is taken along the global v
         if self.hvp == "exact":
             hv = self._exact_hvp(buffers, x_train, y_train, v, alphas)
         else:

@@ -3,10 +3,19 @@
 Everything a run needs to continue exactly where it stopped (weights, alphas, both optimizers, the LR schedule, the
 data generator, the regularizer's IRL state, the history) is gathered by ``Searcher.state_dict``; the application
 saves it after every epoch.
+
+Data parallel (``torchrun``, see ``irlas_darts.distributed``): every rank draws the same global batches from the same
+generator (``search.batch_size`` is the global batch), augments the global batch, and keeps its contiguous slice
+(``rank_slice``), so the generators stay in lockstep, the union over ranks is each epoch exactly once, and a 2-rank
+run sees exactly the data of a 1-process run. The weight step runs through ``DistributedDataParallel``; the
+architect averages the alpha gradients (``architect.py`` says where), so the alphas stay bit-identical on every rank;
+the epoch's sums and the evaluation are reduced over the ranks, and the BatchNorm running statistics are taken from
+rank 0 at every epoch's end, so rank 0's checkpoint is every rank's state.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass
@@ -16,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchIterator
+from .. import distributed as dist
+from ..data import BatchIterator, rank_slice
 from ..optim import NonFiniteError, sgd_cosine
 from ..regularizers.base import Regularizer
 from ..spaces import AnyGenotype, SearchSpace
@@ -42,6 +52,7 @@ class SearchSettings:
     order: str = "first"  # "first" | "second"
     hvp: str = "exact"  # "exact" | "finite_difference"
     autocast_bf16: bool = False
+    sync_bn: bool = False  # distributed only: BatchNorm statistics over the global batch (GlobalBatchNorm2d)
 
 
 @dataclass
@@ -74,6 +85,12 @@ class Searcher:
         self.settings = settings
         self.regularizer = regularizer or Regularizer(space)
         self.device = data.weight_x.device
+        self.world_size, self.rank = dist.world_size(), dist.rank()
+        if settings.batch_size % self.world_size:
+            raise ValueError(f"search.batch_size={settings.batch_size} is the global batch and must be divisible by "
+                             f"the world size {self.world_size}")
+        if self.world_size > 1 and settings.sync_bn:
+            dist.convert_batchnorm(self.net)  # before the optimizer: affine BatchNorms get new parameters
         self.w_optimizer, self.scheduler = sgd_cosine(
             self.net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay,
             epochs=settings.epochs, lr_min=settings.lr_min,
@@ -90,6 +107,16 @@ class Searcher:
         )
         # Batch order and augmentation draw only from this generator, so its saved state fixes the rest of the run.
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        # The weight step's forward and backward: through DDP (which averages the weight gradients) when distributed.
+        self.train_net: nn.Module = self.net
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else None
+            # BatchNorm buffers are synced at the epoch's end (dist.broadcast_buffers), not before every forward.
+            no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel)
+                       .parameters else "broadcast_buffers")
+            self.train_net = DistributedDataParallel(self.net, device_ids=ids, **{no_sync: False})
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.regularizer.start(self.arch.as_dict(), self.arch.genotype())
@@ -115,13 +142,16 @@ class Searcher:
         for (xw, yw), (xa, ya) in zip(w_batches, a_batches):
             if d.augment is not None:
                 xw, xa = d.augment(xw, self.generator), d.augment(xa, self.generator)
+            if self.world_size > 1:  # this rank's shard of the global batches, augmented as a whole above
+                part = rank_slice(len(yw), self.rank, self.world_size)
+                xw, yw, xa, ya = xw[part], yw[part], xa[part], ya[part]
             sums += self.step(xw, yw, xa, ya, lr)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
         self.scheduler.step()
-        loss_sum, correct, n, arch_sum, reg_sum = sums.tolist()
+        loss_sum, correct, n, arch_sum, reg_sum = dist.all_reduce_sum(sums).tolist()
         n = max(n, 1.0)
         row = {
             "epoch": self.epoch + 1,
@@ -131,6 +161,7 @@ class Searcher:
             "reg_loss": reg_sum / n,
             "lr": lr,
         }
+        dist.broadcast_buffers(self.net)  # rank 0's running statistics everywhere: its checkpoint is every rank's
         val_loss, val_acc = self.evaluate(d.arch_x, d.arch_y)
         row.update(val_loss=val_loss, val_acc=val_acc)
         self._check_finite(row)
@@ -154,7 +185,7 @@ class Searcher:
         self.w_optimizer.zero_grad(set_to_none=True)
         probs = {c: p.detach() for c, p in self.arch.probs().items()}
         with self._autocast():
-            logits = self.net(xw, probs)
+            logits = self.train_net(xw, probs)
             loss = F.cross_entropy(logits.float(), yw)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.settings.grad_clip)
@@ -176,18 +207,22 @@ class Searcher:
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-        """Supernet loss and accuracy (under the current soft architecture) without augmentation."""
+        """Supernet loss and accuracy (under the current soft architecture) without augmentation.
+
+        Distributed, each rank evaluates its contiguous share of ``x`` and the sums are reduced.
+        """
         was_training = self.net.training
         self.net.eval()
         probs = self.arch.probs()
         total = torch.zeros(2, device=self.device)
-        for i in range(0, len(x), batch_size):
+        share = rank_slice(len(x), self.rank, self.world_size, exact=False)
+        for i in range(share.start, share.stop, batch_size):
+            yb = y[i : min(i + batch_size, share.stop)]
             with self._autocast():
-                logits = self.net(x[i : i + batch_size], probs).float()
-            yb = y[i : i + batch_size]
+                logits = self.net(x[i : i + len(yb)], probs).float()
             total += torch.stack([F.cross_entropy(logits, yb, reduction="sum"), (logits.argmax(-1) == yb).sum().float()])
         self.net.train(was_training)
-        loss, correct = total.tolist()
+        loss, correct = dist.all_reduce_sum(total).tolist()
         return loss / max(len(x), 1), correct / max(len(x), 1)
 
     def genotype(self) -> AnyGenotype:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import create_op, starts_with_relu
-from ..ops.lean import lean_enabled, weighted_batch_norm
+from ..ops.lean import lean_batch_norm, lean_enabled, weighted_batch_norm
 from ..spaces import SearchSpace, create_space
 
 
@@ -44,10 +44,6 @@ class MixedOp(nn.Module):
             raise ValueError(f"space {space.name!r} has no op besides none; a MixedOp needs at least one")
         self.relu_first = [starts_with_relu(op) for op in self.ops]
         self.needs_relu = any(self.relu_first)
-        # Ops that end in an affine-free BatchNorm: (body, that BN), so the edge can fuse the BN with its weight.
-        self.split: list[tuple[Callable[[torch.Tensor], torch.Tensor], nn.BatchNorm2d] | None] = [
-            _split_final_bn(op) for op in self.ops
-        ]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, activated: torch.Tensor | None = None) -> torch.Tensor:
         """``sum_o weights[o] * op_o(x)`` over the non-``none`` ops; ``activated``: ``relu(x)`` if the caller has it."""
@@ -57,9 +53,11 @@ class MixedOp(nn.Module):
             activated = F.relu(x)
         fuse = lean_enabled()
         out = None
-        for op, col, relu_first, split in zip(self.ops, self.columns, self.relu_first, self.split):
+        for op, col, relu_first in zip(self.ops, self.columns, self.relu_first):
             inp = activated if relu_first else x
-            if fuse and split is not None:
+            # Looked up per call: a module swap after construction (GlobalBatchNorm2d under torchrun) must count.
+            split = _split_final_bn(op) if fuse else None
+            if split is not None:
                 body, bn = split
                 term = weighted_batch_norm(body(inp), weights[col], bn)
             else:
@@ -70,8 +68,8 @@ class MixedOp(nn.Module):
 
 def _split_final_bn(op: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.BatchNorm2d] | None:
     """``(body, bn)`` with ``op(x) == bn(body(x))`` (``body`` taking ``relu(x)`` for a ReLU-first op), or None."""
-    if starts_with_relu(op) and not op.final_bn.affine:
+    if starts_with_relu(op) and lean_batch_norm(op.final_bn):
         return op.body, op.final_bn
-    if isinstance(op, nn.Sequential) and len(op) == 2 and isinstance(op[1], nn.BatchNorm2d) and not op[1].affine:
+    if isinstance(op, nn.Sequential) and len(op) == 2 and lean_batch_norm(op[1]):
         return op[0], op[1]
     return None
