@@ -6,6 +6,7 @@ after every epoch lets ``resume=true`` finish with exactly the result of an unin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 
 from ..data import Dataset, split_train
 from ..regularizers import create_regularizer
+from ..search.algorithms import create_algorithm
 from ..search.architecture import Architecture
 from ..search.loop import SearchData, Searcher, SearchSettings
 from ..search.supernet import create_supernet
@@ -24,7 +26,7 @@ from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
 from .cli import hydra_entry
-from .config import conf_dir, regularizer_options, validate_search_config
+from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
 from .io import atomic_write_text, load_checkpoint, restore, save_checkpoint, write_csv, write_json
 from .progress import progress_bar
@@ -48,6 +50,8 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
     data = SearchData(train_x[w_idx], train_y[w_idx], train_x[a_idx], train_y[a_idx], augment=None if dataset.augment.is_identity else dataset.augment)
 
     space = create_space(cfg.space.name)
+    algorithm_name, algorithm_settings = algorithm_options(cfg)
+    algorithm = create_algorithm(algorithm_name, space, **algorithm_settings)
     supernet = create_supernet(
         space,
         in_channels=dataset.input_shape[0],
@@ -55,8 +59,9 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         C=cfg.space.channels,
         layers=cfg.space.layers,
         channels_last=runtime.channels_last,
-    ).to(device)
-    arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    )
+    supernet = algorithm.adapt_supernet(supernet).to(device)  # PC-DARTS' partial channels, GDAS' one-op edges
+    arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed), algorithm=algorithm).to(device)
 
     name, options = regularizer_options(cfg)
     options.setdefault("seed", cfg.seed)  # draws of `samples` > 0 follow the run's seed
@@ -124,8 +129,12 @@ def prepare_benchmark(cfg: DictConfig) -> Any:
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:
     """The settings a search checkpoint depends on: ``resume=true`` refuses a checkpoint made with others."""
-    return {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
-            "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
+    run = {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
+           "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
+    name, options = algorithm_options(cfg)
+    if {"name": name, **options} != dataclasses.asdict(AlgorithmConfig()):  # plain DARTS: as checkpoints always were
+        run["algorithm"] = {"name": name, **options}
+    return run
 
 
 def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -164,6 +173,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
     genotype = searcher.genotype()
     alphas = {c: a.detach().cpu() for c, a in searcher.arch.as_dict().items()}
+    prior_view = {c: a.detach().cpu() for c, a in searcher.arch.derivation_logits().items()}
     metrics: dict[str, Any] = {
         "val_acc": searcher.history[-1]["val_acc"],
         "val_loss": searcher.history[-1]["val_loss"],
@@ -176,7 +186,8 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "regularizer": cfg.regularizer.name,
         "genotype": genotype.to_json(),
         "genotype_text": genotype.to_text(),
-        "topology": searcher.regularizer.summary(alphas, genotype),
+        "algorithm": searcher.arch.algorithm.options(),
+        "topology": searcher.regularizer.summary(prior_view, genotype),
         "cell_stats": {cell: cell_statistics(space, genotype, cell) for cell in genotype.cell_types},
         "collapsed": sorted(collapsed_cells(space, genotype)),
         "alphas": {c: a.tolist() for c, a in alphas.items()},
