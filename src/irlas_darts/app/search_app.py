@@ -132,8 +132,9 @@ def run_signature(cfg: DictConfig) -> dict[str, Any]:
     run = {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
            "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
     name, options = algorithm_options(cfg)
-    if {"name": name, **options} != dataclasses.asdict(AlgorithmConfig()):  # plain DARTS: as checkpoints always were
-        run["algorithm"] = {"name": name, **options}
+    # None for plain DARTS, which checkpoints written before the algorithm group did not record either
+    plain = {"name": name, **options} == dataclasses.asdict(AlgorithmConfig())
+    run["algorithm"] = None if plain else {"name": name, **options}
     return run
 
 
