@@ -12,9 +12,10 @@ Suites (pick with `--suites`, default: all but `smoke`):
   darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
   darts_long     the long search where DARTS drifts to skip connections: digits (400 images), 50 epochs, none and irl
   smoke          a seconds-long run on synthetic data (what the test suite runs)
-  nb201_algorithms  nb201_fashion's setting for every search algorithm (darts, pc_darts, gdas, drnas) with and
-                 without the prior (none, irl): does the prior help on top of the algorithm a user trusts? Also
-                 measures each found cell's NB201 evaluation network (latency; no training)
+  nb201_algorithms  nb201_fashion's setting at half the images (1500: each search about a minute on an idle core)
+                 for every search algorithm (darts, pc_darts, gdas, drnas) with and without the prior (none,
+                 irl): does the prior help on top of the algorithm a user trusts? Also builds and times each found
+                 cell's NB201 evaluation network (latency; no training)
   smoke_algorithms  the same, seconds long on synthetic data
 
 Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also the `--sweep-regs` (default
@@ -72,7 +73,7 @@ SUITES: dict[str, Suite] = {
     "darts_long": Suite("darts", "digits", ("dataset.limit=400", "search.epochs=50"), arms=("none", "irl"),
                         sweep=False),
     "smoke": Suite("nb201", "synthetic", ("search.epochs=2",), sweep=False),
-    "nb201_algorithms": Suite("nb201", "fashion_mnist", (*FASHION_14, "dataset.limit=3000", "space.channels=8",
+    "nb201_algorithms": Suite("nb201", "fashion_mnist", (*FASHION_14, "dataset.limit=1500", "space.channels=8",
                                                          "space.layers=6", "search.epochs=10", *MEASURE),
                               arms=("none", "irl"), sweep=False, algorithms=ALGORITHMS),
     "smoke_algorithms": Suite("nb201", "synthetic", ("search.epochs=2", *MEASURE), arms=("none", "irl"), sweep=False,

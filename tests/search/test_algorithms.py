@@ -255,7 +255,7 @@ def test_beta_decay_works_with_every_algorithm_and_grows_linearly(name):
 
 
 # --- exact resume ----------------------------------------------------------------------------------------------------
-def make_searcher(name: str, epochs: int = 2, **options) -> Searcher:
+def make_searcher(name: str, epochs: int = 2, settings: dict | None = None, **options) -> Searcher:
     torch.manual_seed(0)
     ds = load_dataset("synthetic", n_train=128, n_test=16, num_classes=4, size=8, channels=1, seed=1)
     w, a = split_train(len(ds.train_x), 0.5, torch.Generator().manual_seed(0))
@@ -265,7 +265,8 @@ def make_searcher(name: str, epochs: int = 2, **options) -> Searcher:
     net = algorithm.adapt_supernet(create_supernet(space, in_channels=1, num_classes=4, C=4, layers=3))
     arch = Architecture(space, generator=torch.Generator().manual_seed(0), algorithm=algorithm)
     reg = create_regularizer("irl", space, expert=expert_cells(space, [RESNEXT_NB201]))
-    return Searcher(space, net, arch, data, SearchSettings(epochs=epochs, batch_size=32), reg, seed=0)
+    return Searcher(space, net, arch, data, SearchSettings(epochs=epochs, batch_size=32, **(settings or {})), reg,
+                    seed=0)
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
@@ -286,3 +287,12 @@ def test_every_algorithm_resumes_exactly(name):
         assert torch.equal(whole.arch.state_dict()[key], resumed.arch.state_dict()[key]), key
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(whole.history) == strip(resumed.history)
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_every_algorithm_takes_second_order_steps(name):
+    searcher = make_searcher(name, epochs=1, settings={"order": "second"})
+    before = {k: v.detach().clone() for k, v in searcher.arch.alphas.items()}
+    row = searcher.train_epoch()
+    assert all(not torch.equal(before[k], v) for k, v in searcher.arch.alphas.items())
+    assert searcher.arch.all_finite() and row["arch_loss"] == row["arch_loss"]
