@@ -247,11 +247,11 @@ def test_drnas_kl_vanishes_at_the_anchor_and_pulls_towards_it():
 def test_beta_decay_works_with_every_algorithm_and_grows_linearly(name):
     space, arch, _ = build("nb201", name, scale=1.0, beta_decay=2.0)
     base = create_algorithm(name, space).arch_loss(arch.parameters_dict())
-    base = 0.0 if base is None else float(base)
+    base = 0.0 if base is None else float(base.detach())
     smooth_max = float(torch.logsumexp(arch.alphas["cell"].detach(), -1).mean())
     for epoch, weight in ((0, 0.0), (2, 1.0), (4, 2.0)):
         arch.start_epoch(epoch, 5)
-        assert float(arch.extra_loss()) == pytest.approx(base + weight * smooth_max, rel=1e-6)
+        assert float(arch.extra_loss().detach()) == pytest.approx(base + weight * smooth_max, rel=1e-6)
 
 
 # --- exact resume ----------------------------------------------------------------------------------------------------
