@@ -7,6 +7,10 @@ ratios are what to read: absolute times on shared machines are noisy.
 
     python experiments/bench_search.py                 # full table (a few minutes on 2 CPU cores)
     python experiments/bench_search.py --batch 16 --steps 3 --modes first,irl
+    python experiments/bench_search.py --algorithms darts,pc_darts,gdas,drnas --modes first --overhead-steps 0
+
+``--algorithms`` measures each search algorithm (search/algorithms) in every mode, side by side with ``darts``
+at the same batch: PC-DARTS' partial channels, GDAS' one-op edges and DrNAS' Dirichlet samples change the step.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, threads: int | None, queue) -> None:
+def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, threads: int | None, queue,
+             algorithm: str = "darts") -> None:
     import torch
+
+    from irlas_darts.search.algorithms import create_algorithm
 
     from irlas_darts.regularizers import create_regularizer
     from irlas_darts.search.architecture import Architecture
@@ -50,8 +57,9 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
     spec = MODES[mode]
     dev = torch.device(device)
     space = create_space("darts")
-    net = create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8).to(dev)
-    arch = Architecture(space, generator=torch.Generator().manual_seed(0)).to(dev)
+    alg = create_algorithm(algorithm, space)
+    net = alg.adapt_supernet(create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8)).to(dev)
+    arch = Architecture(space, generator=torch.Generator().manual_seed(0), algorithm=alg).to(dev)
     expert = expert_cells(space, _expert_texts())
     reg = create_regularizer(spec["regularizer"], space, expert=expert, lam=0.1, tau=0.3)
     x = torch.randn(4 * batch, 3, 32, 32, device=dev)
@@ -72,7 +80,7 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else _rss_mb() - base_rss
-    queue.put({"mode": mode, "batch": batch, "median_ms": 1000 * statistics.median(times), "peak_mb": peak,
+    queue.put({"mode": mode, "algorithm": algorithm, "batch": batch, "median_ms": 1000 * statistics.median(times), "peak_mb": peak,
                "peak_kind": "cuda_alloc" if dev.type == "cuda" else "rss_growth"})
 
 
@@ -119,19 +127,36 @@ def _expert_texts() -> list[str]:
     return list(yaml.safe_load(path.read_text())["darts"])
 
 
-def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: str, threads: int | None) -> list[dict]:
+def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: str, threads: int | None,
+        algorithms: tuple[str, ...] = ("darts",)) -> list[dict]:
     ctx = mp.get_context("spawn")
     rows = []
     for batch in batches:
         for mode in modes:
-            q = ctx.Queue()
-            p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q))
-            p.start()
-            result = q.get()
-            p.join()
-            rows.append(result)
-            print(f"  measured {mode:>13} batch {batch:>3}: {result['median_ms']:.0f} ms/step", file=sys.stderr, flush=True)
+            for algorithm in algorithms:
+                q = ctx.Queue()
+                p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q, algorithm))
+                p.start()
+                result = q.get()
+                p.join()
+                rows.append(result)
+                print(f"  measured {algorithm:>9} {mode:>13} batch {batch:>3}: {result['median_ms']:.0f} ms/step",
+                      file=sys.stderr, flush=True)
     return rows
+
+
+def algorithm_table(rows: list[dict]) -> str:
+    """Each algorithm against ``darts`` in the same mode and batch: step time and peak memory, and their ratios."""
+    base = {(r["mode"], r["batch"]): r for r in rows if r["algorithm"] == "darts"}
+    lines = ["| algorithm | mode | batch | median step (ms) | x darts | peak memory (MB) | x darts |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        b = base.get((r["mode"], r["batch"]))
+        t = r["median_ms"] / b["median_ms"] if b else float("nan")
+        m = r["peak_mb"] / b["peak_mb"] if b and b["peak_mb"] > 0 else float("nan")
+        lines.append(f"| {r['algorithm']} | {r['mode']} | {r['batch']} | {r['median_ms']:.0f} | {t:.2f} | "
+                     f"{r['peak_mb']:.0f} | {m:.2f} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -154,14 +179,25 @@ def main() -> None:
     ap.add_argument("--overhead-steps", type=int, default=10,
                     help="interleaved none/irl step pairs for the regularizer's cost (0: skip)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--algorithms", default="", help="comma list of search algorithms to compare with darts "
+                    "(e.g. darts,pc_darts,gdas,drnas); darts is added when missing")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         ap.error(f"--modes: unknown {unknown[0]!r}; choose from {', '.join(MODES)}")
-    rows = run(modes, [int(b) for b in args.batch.split(",")], args.steps, args.warmup, args.device, args.threads)
+    algorithms = tuple(a for a in args.algorithms.split(",") if a)
+    if algorithms and "darts" not in algorithms:
+        algorithms = ("darts", *algorithms)
+    from irlas_darts.search.algorithms import available_algorithms
+
+    unknown = [a for a in algorithms if a not in available_algorithms()]
+    if unknown:
+        ap.error(f"--algorithms: unknown {unknown[0]!r}; choose from {', '.join(available_algorithms())}")
+    rows = run(modes, [int(b) for b in args.batch.split(",")], args.steps, args.warmup, args.device, args.threads,
+               algorithms or ("darts",))
     print(f"DARTS supernet, 16 channels, 8 cells, 32x32 inputs, device {args.device}, median of {args.steps} steps")
-    print(table(rows))
+    print(algorithm_table(rows) if algorithms else table(rows))
     if args.overhead_steps:
         ctx = mp.get_context("spawn")
         q = ctx.Queue()

@@ -12,6 +12,11 @@ Suites (pick with `--suites`, default: all but `smoke`):
   darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
   darts_long     the long search where DARTS drifts to skip connections: digits (400 images), 50 epochs, none and irl
   smoke          a seconds-long run on synthetic data (what the test suite runs)
+  nb201_algorithms  nb201_fashion's setting at half the images (1500: each search about a minute on an idle core)
+                 for every search algorithm (darts, pc_darts, gdas, drnas) with and without the prior (none,
+                 irl): does the prior help on top of the algorithm a user trusts? Also builds and times each found
+                 cell's NB201 evaluation network (latency; no training)
+  smoke_algorithms  the same, seconds long on synthetic data
 
 Arms: `none`, `imitation` and `irl` at their shipped lambdas; with `--sweep` also the `--sweep-regs` (default
 imitation and irl) at x0.3, x3 and x10 of their shipped lambda (the x1 arm is the default one).
@@ -44,6 +49,8 @@ DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
 TABLE_COLUMN = "cifar10_valid_acc"
 SWEEP = (0.3, 1.0, 3.0, 10.0)
 FASHION_14 = ("+dataset.options.size=14", "dataset.shape=[1,14,14]")  # a quarter of the 28 px search's cost
+ALGORITHMS = ("darts", "pc_darts", "gdas", "drnas")
+MEASURE = ("evaluate.enabled=true", "evaluate.epochs=0")  # build the found cell's network and time it, no training
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Suite:
     overrides: tuple[str, ...] = ()
     arms: tuple[str, ...] = ("none", "imitation", "irl")
     sweep: bool = True  # whether --sweep adds the lambda multiples to this suite
+    algorithms: tuple[str, ...] = ()  # non-empty: one arm per algorithm x regularizer, named "<algorithm>/<reg>"
 
 
 SUITES: dict[str, Suite] = {
@@ -65,6 +73,11 @@ SUITES: dict[str, Suite] = {
     "darts_long": Suite("darts", "digits", ("dataset.limit=400", "search.epochs=50"), arms=("none", "irl"),
                         sweep=False),
     "smoke": Suite("nb201", "synthetic", ("search.epochs=2",), sweep=False),
+    "nb201_algorithms": Suite("nb201", "fashion_mnist", (*FASHION_14, "dataset.limit=1500", "space.channels=8",
+                                                         "space.layers=6", "search.epochs=10", *MEASURE),
+                              arms=("none", "irl"), sweep=False, algorithms=ALGORITHMS),
+    "smoke_algorithms": Suite("nb201", "synthetic", ("search.epochs=2", *MEASURE), arms=("none", "irl"), sweep=False,
+                              algorithms=ALGORITHMS),
 }
 
 
@@ -94,9 +107,13 @@ def make_jobs(suites: list[str], seeds: list[int], sweep: tuple[str, ...], table
         arms: list[tuple[str, str, float | None]] = [(arm, arm, None) for arm in suite.arms]
         if suite.sweep:
             arms += [(f"{reg}@x{m:g}", reg, m) for reg in sweep for m in SWEEP if m != 1.0]
+        if suite.algorithms:
+            arms = [(f"{alg}/{arm}", reg, m) for alg in suite.algorithms for arm, reg, m in arms]
         suite_jobs = []
         for arm, reg, multiple in arms:
             extra = [f"regularizer={reg}"]
+            if "/" in arm:
+                extra.append(f"algorithm={arm.split('/')[0]}")
             if multiple is not None:
                 extra.append(f"regularizer.lambda={shipped_lambda(reg) * multiple:.6g}")
             suite_jobs += [Job(name, arm, s, base + extra + [f"seed={s}"]) for s in seeds]
@@ -141,6 +158,7 @@ def summarise(metrics: dict[str, Any], params: dict[str, float], run_dir: Path) 
         "genotype": metrics["genotype_text"],
         "collapsed_epochs": collapsed_epochs(run_dir, metrics["space"], cell),
         "epochs": metrics["epochs"],
+        "latency_ms": (metrics.get("eval", {}).get("latency_ms") or {}).get("batch_1", math.nan),
     }
     if "benchmark" in metrics:
         row["bench"] = metrics["benchmark"][TABLE_COLUMN]
@@ -164,16 +182,22 @@ def mean_std(values: list[float]) -> str:
 
 
 def arm_order(arm: str) -> tuple:
-    reg, _, mult = arm.partition("@x")
-    return (["none", "imitation", "irl"].index(reg), float(mult or 1.0))
+    alg, _, rest = arm.rpartition("/")
+    reg, _, mult = rest.partition("@x")
+    alg_rank = ALGORITHMS.index(alg) if alg in ALGORITHMS else (-1 if not alg else len(ALGORITHMS))
+    return (alg_rank, alg, ["none", "imitation", "irl"].index(reg), float(mult or 1.0))
 
 
 def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) -> list[str]:
     nb201 = SUITES[suite].space == "nb201"
     key, label = ("bench", "NB201 CIFAR-10 valid acc") if nb201 else ("param_free", "parameter-free normal edges")
     head = ["arm", *[f"seed {s}" for s in seeds], "mean ± std", "worst"]
+    algorithms = bool(SUITES[suite].algorithms)
     extra = (["params (M)", "distance", "supernet acc"] if nb201
              else ["collapsed", "epochs collapsed (per seed)", "distance", "supernet acc"])
+    if algorithms:  # the collapse measure, the found cell's latency and the search's time too
+        extra[1:1] = ["param-free edges", "collapsed", "latency (ms)"]
+        extra.append("search (s)")
     lines = [f"### {suite}: {label} per seed", "", "| " + " | ".join(head + extra) + " |",
              "|" + "---|" * (len(head) + len(extra))]
     for arm in sorted(rows, key=arm_order):
@@ -185,11 +209,17 @@ def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) 
         present = [by_seed[s] for s in seeds if s in by_seed]
         if nb201:
             tail = [mean_std([r["params_m"] for r in present]), mean_std([r["distance"] for r in present])]
+            if algorithms:
+                tail[1:1] = [mean_std([r["param_free"] for r in present]),
+                             f"{sum(r['collapsed'] for r in present)} of {len(present)}",
+                             mean_std([r["latency_ms"] for r in present if not math.isnan(r["latency_ms"])])]
         else:
             tail = [f"{sum(r['collapsed'] for r in present)} of {len(present)}",
                     " / ".join(f"{r['collapsed_epochs']}" for r in present) + f" of {present[0]['epochs']}",
                     mean_std([r["distance"] for r in present])]
         tail.append(mean_std([r["val_acc"] for r in present]))
+        if algorithms:
+            tail.append(mean_std([r["seconds"] for r in present]))
         lines.append("| " + " | ".join([arm, *cells, mean_std(vals), worst, *tail]) + " |")
     return lines + [""]
 

@@ -30,13 +30,15 @@ def write_multirun(root: Path, task: list[str], params: dict | None = None) -> N
 
 
 def write_job(root: Path, num: int, reg: str, seed: int, *, space: str = "nb201", finished: bool = True,
-              latency: bool = True, genotype=None) -> dict:
+              latency: bool = True, genotype=None, algorithm: str | None = None) -> dict:
     """One job dir in the output contract's format; returns the numbers written, for the test to recompute."""
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create({"space": {"name": space}, "dataset": {"name": "synthetic"},
-                                     "regularizer": {"name": reg}, "seed": seed, "search": {"epochs": 3}}),
-                   job / ".hydra" / "config.yaml")
+    cfg = {"space": {"name": space}, "dataset": {"name": "synthetic"}, "regularizer": {"name": reg}, "seed": seed,
+           "search": {"epochs": 3}}
+    if algorithm is not None:  # runs made before the algorithm group have none
+        cfg["algorithm"] = {"name": algorithm}
+    OmegaConf.save(OmegaConf.create(cfg), job / ".hydra" / "config.yaml")
     OmegaConf.save(OmegaConf.create([f"regularizer={reg}", f"seed={seed}"]), job / ".hydra" / "overrides.yaml")
     if not finished:
         return {}
@@ -238,3 +240,22 @@ def test_cli_exit_2_without_jobs(tmp_path, capsys, make):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("irlas-report: error: ")
+
+
+def test_an_algorithm_sweep_puts_each_algorithm_with_and_without_the_prior_side_by_side(tmp_path):
+    root = tmp_path / "sweep"
+    write_multirun(root, ["regularizer=none,irl", "algorithm=darts,gdas"])  # regularizer outermost: interleaved jobs
+    order = [("none", "darts"), ("none", "gdas"), ("irl", "darts"), ("irl", "gdas")]
+    for num, (reg, alg) in enumerate(order):
+        write_job(root, num, reg, 0, algorithm=alg)
+    report = build_report(root)
+    assert [g.label for g in report.groups] == ["darts / none", "darts / irl", "gdas / none", "gdas / irl"]
+    assert {j.algorithm for j in report.group("gdas / irl").jobs} == {"gdas"}
+    assert "| algorithm |" in write_report(report).read_text()
+
+
+def test_runs_without_an_algorithm_are_darts_and_unlabelled(sweep):
+    root, _ = sweep
+    report = build_report(root)
+    assert {j.algorithm for j in report.jobs} == {"darts"}
+    assert all("darts" not in g.label for g in report.groups)

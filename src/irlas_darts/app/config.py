@@ -70,6 +70,42 @@ class SearchConfig:
 
 
 @dataclass
+class AlgorithmConfig:
+    """``darts``, and the keys every algorithm has: beta-DARTS' beta-decay (0 = off)."""
+
+    name: str = "darts"
+    beta_decay: float = 0.0  # lambda of beta-decay (beta-DARTS), usable with every algorithm
+    beta_decay_schedule: str = "linear"  # linear: 0 at the first epoch -> lambda at the last | constant
+
+
+@dataclass
+class PCDartsConfig(AlgorithmConfig):
+    name: str = "pc_darts"
+    k: int = 4  # 1/k of the channels pass through the ops (the paper: 4)
+    edge_normalization: bool = True  # edge weights beta, softmax over each node's incoming edges
+
+
+@dataclass
+class GDASConfig(AlgorithmConfig):
+    name: str = "gdas"
+    tau_max: float = 10.0  # Gumbel-softmax temperature at the first epoch ...
+    tau_min: float = 0.1  # ... falling linearly to this at the last (the paper: 10 -> 0.1)
+    single_op: bool = True  # run only the sampled op of each edge (GDAS' forward; false: the full mixed op)
+
+
+@dataclass
+class DrNASConfig(AlgorithmConfig):
+    name: str = "drnas"
+    kl_scale: float = 1e-3  # weight of KL(Dir(ELU(alpha)+1) || Dir(anchor))
+    anchor: float = 1.0  # concentration of the anchor Dirichlet
+
+
+ALGORITHM_SCHEMAS: dict[str, type[AlgorithmConfig]] = {
+    "darts": AlgorithmConfig, "pc_darts": PCDartsConfig, "gdas": GDASConfig, "drnas": DrNASConfig,
+}
+
+
+@dataclass
 class ExpertConfig:
     name: str = MISSING
     darts: list[str] = field(default_factory=list)
@@ -150,6 +186,7 @@ class SearchAppConfig:
     search: SearchConfig = MISSING
     regularizer: Any = MISSING
     expert: ExpertConfig = MISSING
+    algorithm: Any = field(default_factory=AlgorithmConfig)  # typed per choice by its schema (ALGORITHM_SCHEMAS)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
@@ -167,6 +204,8 @@ def register_configs() -> None:
     cs.store(group="schema", name="dataset", node=DatasetConfig)
     cs.store(group="schema", name="search", node=SearchConfig)
     cs.store(group="schema", name="expert", node=ExpertConfig)
+    for name, schema in ALGORITHM_SCHEMAS.items():
+        cs.store(group="schema", name=f"algorithm_{name}", node=schema)
     cs.store(name="eval_schema", node=EvalAppConfig)
     cs.store(group="schema", name="eval", node=EvalConfig)
 
@@ -249,6 +288,7 @@ def validate_search_config(cfg: DictConfig) -> None:
     if cfg.space.name == "nb201" and cfg.space.layers % 3:
         raise ConfigError(f"space.layers={cfg.space.layers} is not valid for nb201; use a multiple of 3 (3 stages of N cells)")
     regularizer_options(cfg)
+    algorithm_options(cfg)
     if cfg.benchmark.table and cfg.space.name != "nb201":
         raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table and applies to space=nb201 "
                           f"only; this search has space={cfg.space.name}: drop benchmark.table or use space=nb201")
@@ -317,3 +357,31 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     if "lambda" in reg:
         reg["lam"] = reg.pop("lambda")
     return name, reg
+
+
+def algorithm_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """The search algorithm's name and constructor options, checked key by key (types: the group's schema)."""
+    from ..search.algorithms import available_algorithms, create_algorithm
+    from ..spaces import create_space
+
+    alg = OmegaConf.to_container(cfg.algorithm, resolve=True)
+    if not isinstance(alg, dict) or "name" not in alg:
+        raise ConfigError("algorithm must be a mapping with a 'name'; pick one with "
+                          f"algorithm={'|'.join(available_algorithms())}")
+    _choice(alg["name"], tuple(available_algorithms()), "algorithm.name")
+    schema = ALGORITHM_SCHEMAS.get(alg["name"])
+    if schema is not None:
+        known = [f.name for f in dataclasses.fields(schema)]
+        unknown = sorted(set(alg) - set(known))
+        if unknown:
+            raise ConfigError(f"algorithm.{unknown[0]} is not a key of algorithm {alg['name']}; known: {', '.join(known)}")
+    name = alg.pop("name")
+    try:
+        create_algorithm(name, create_space(cfg.space.name), **alg)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    k = alg.get("k")
+    if name == "pc_darts" and cfg.space.channels % k:
+        raise ConfigError(f"algorithm.k={k} does not divide space.channels={cfg.space.channels}; every edge passes "
+                          "1/k of its channels through the ops: choose a k that divides it")
+    return name, alg

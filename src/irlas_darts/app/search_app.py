@@ -7,6 +7,7 @@ after every epoch lets ``resume=true`` finish with exactly the result of an unin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 from .. import distributed as dist
 from ..data import Dataset, split_train
 from ..regularizers import create_regularizer
+from ..search.algorithms import create_algorithm
 from ..search.architecture import Architecture
 from ..search.loop import SearchData, Searcher, SearchSettings
 from ..search.supernet import create_supernet
@@ -27,7 +29,7 @@ from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
 from .cli import hydra_entry
-from .config import conf_dir, regularizer_options, validate_search_config
+from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
 from .io import atomic_write_text, restore, save_checkpoint, write_csv, write_json
 from .launch import check_world, load_resume_state, rank_overrides, start, summary
@@ -52,6 +54,8 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
     data = SearchData(train_x[w_idx], train_y[w_idx], train_x[a_idx], train_y[a_idx], augment=None if dataset.augment.is_identity else dataset.augment)
 
     space = create_space(cfg.space.name)
+    algorithm_name, algorithm_settings = algorithm_options(cfg)
+    algorithm = create_algorithm(algorithm_name, space, **algorithm_settings)
     supernet = create_supernet(
         space,
         in_channels=dataset.input_shape[0],
@@ -61,8 +65,11 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         # On the CPU the supernet always runs channels-last: 1.7x faster steps in both spaces (depthwise and 3x3
         # kernels); experiments/bench_vs_darts.py --channels-last 0 measures the other layout.
         channels_last=runtime.channels_last or device.type == "cpu",
-    ).to(device)
-    arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    )
+    supernet = algorithm.adapt_supernet(supernet).to(device)  # PC-DARTS' partial channels, GDAS' one-op edges
+    if getattr(supernet, "channels_last", False):
+        supernet.to(memory_format=torch.channels_last)  # the edges an algorithm has just built, too
+    arch = Architecture(space, generator=torch.Generator().manual_seed(cfg.seed), algorithm=algorithm).to(device)
 
     name, options = regularizer_options(cfg)
     options.setdefault("seed", cfg.seed)  # draws of `samples` > 0 follow the run's seed
@@ -130,8 +137,13 @@ def prepare_benchmark(cfg: DictConfig) -> Any:
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:
     """The settings a search checkpoint depends on: ``resume=true`` refuses a checkpoint made with others."""
-    return {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
-            "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
+    run = {"app": "irlas-search", "space": cfg.space.name, "channels": int(cfg.space.channels), "layers": int(cfg.space.layers),
+           "dataset": cfg.dataset.name, "regularizer": cfg.regularizer.name, "expert": cfg.expert.name}
+    name, options = algorithm_options(cfg)
+    # None for plain DARTS, which checkpoints written before the algorithm group did not record either
+    plain = {"name": name, **options} == dataclasses.asdict(AlgorithmConfig())
+    run["algorithm"] = None if plain else {"name": name, **options}
+    return run
 
 
 def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -183,6 +195,7 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
 
     genotype = searcher.genotype()
     alphas = {c: a.detach().cpu() for c, a in searcher.arch.as_dict().items()}
+    prior_view = {c: a.detach().cpu() for c, a in searcher.arch.derivation_logits().items()}
     metrics: dict[str, Any] = {
         "val_acc": searcher.history[-1]["val_acc"],
         "val_loss": searcher.history[-1]["val_loss"],
@@ -195,7 +208,8 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
         "regularizer": cfg.regularizer.name,
         "genotype": genotype.to_json(),
         "genotype_text": genotype.to_text(),
-        "topology": searcher.regularizer.summary(alphas, genotype),
+        "algorithm": searcher.arch.algorithm.options(),
+        "topology": searcher.regularizer.summary(prior_view, genotype),
         "cell_stats": {cell: cell_statistics(space, genotype, cell) for cell in genotype.cell_types},
         "collapsed": sorted(collapsed_cells(space, genotype)),
         "alphas": {c: a.tolist() for c, a in alphas.items()},

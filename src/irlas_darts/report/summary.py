@@ -1,4 +1,7 @@
-"""The comparison report of a sweep: mean ± std per (space, dataset, regularizer) group over seeds; the two tables.
+"""The comparison report of a sweep: mean ± std per (space, dataset, regularizer, algorithm) group over seeds.
+
+Groups of one algorithm sit side by side (``darts / none``, ``darts / irl``, ``gdas / none``, ...), so a sweep over
+algorithms and regularizers reads as pairs: does the prior help on top of each algorithm?
 
 ``build_report`` only reads (see ``sweep``); ``markdown.write_report`` draws the PNGs and writes ``report.md``.
 """
@@ -16,9 +19,9 @@ from .sweep import JobRecord, MissingJob, SweepRecord, read_sweep
 
 @dataclass
 class GroupSummary:
-    """The jobs of one (space, dataset, regularizer) and each column's statistic over them."""
+    """The jobs of one (space, dataset, regularizer, algorithm) and each column's statistic over them."""
 
-    key: tuple[str, str, str]  # (space, dataset, regularizer)
+    key: tuple[str, str, str, str]  # (space, dataset, regularizer, algorithm)
     label: str
     jobs: list[JobRecord]
     stats: dict[str, Stat | None]
@@ -93,25 +96,32 @@ def jobs_table(report: Report) -> str:
     rows = []
     for job in report.jobs:
         dist = finite(lookup(job.metrics, "topology", "distance_to_expert"))
-        rows.append([job.name, job.space, job.regularizer, "" if job.seed is None else job.seed,
+        rows.append([job.name, job.space, job.algorithm, job.regularizer, "" if job.seed is None else job.seed,
                      num(finite(job.metrics.get("val_acc"))), num(finite(lookup(job.eval, "test_acc"))),
                      "" if dist is None else f"{dist:.3f}", f"`{genotype_text(job)}`"])
-    return md_table(["job", "space", "regularizer", "seed", "val_acc", "test_acc", "distance", "genotype"], rows)
+    return md_table(["job", "space", "algorithm", "regularizer", "seed", "val_acc", "test_acc", "distance", "genotype"],
+                    rows)
 
 
 # --- building ------------------------------------------------------------------------------------------------------
-def _labels(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """Name a group by its regularizer, prefixed by the space / dataset only where the sweep mixes them."""
-    varies = [len({k[i] for k in keys}) > 1 for i in range(2)]
-    return {k: " / ".join([p for p, v in zip(k[:2], varies) if v] + [k[2]]) for k in keys}
+def _labels(keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], str]:
+    """Name a group by its regularizer, prefixed by the space / dataset / algorithm only where the sweep mixes them."""
+    varies = [len({k[i] for k in keys}) > 1 for i in range(4)]
+    prefix = [(0, varies[0]), (1, varies[1]), (3, varies[3])]
+    return {k: " / ".join([k[i] for i, v in prefix if v] + [k[2]]) for k in keys}
 
 
 def build_report(sweep_dir: str | Path) -> Report:
-    """Read the sweep and summarise it per (space, dataset, regularizer) group, in the sweep's order."""
+    """Read the sweep and summarise it per (space, dataset, regularizer, algorithm) group, in the sweep's order, the
+    groups of one (space, dataset, algorithm) side by side."""
     sweep = read_sweep(sweep_dir)
-    by_key: dict[tuple[str, str, str], list[JobRecord]] = {}
+    by_key: dict[tuple[str, str, str, str], list[JobRecord]] = {}
     for job in sweep.jobs:
-        by_key.setdefault((job.space, job.dataset, job.regularizer), []).append(job)
+        by_key.setdefault((job.space, job.dataset, job.regularizer, job.algorithm), []).append(job)
+    first: dict[tuple[str, str, str], int] = {}
+    for i, k in enumerate(by_key):
+        first.setdefault((k[0], k[1], k[3]), i)
+    by_key = dict(sorted(by_key.items(), key=lambda kv: first[(kv[0][0], kv[0][1], kv[0][3])]))  # stable: pairs
     labels = _labels(list(by_key))
     columns = [c for c in candidate_columns(sweep.jobs) if any(c.read(j) is not None for j in sweep.jobs)]
     groups = []

@@ -36,6 +36,7 @@ class JobRecord:
     regularizer: str
     seed: int | None
     metrics: dict[str, Any]
+    algorithm: str = "darts"  # the search algorithm (runs made before the algorithm group: darts)
     history: list[dict[str, Any]] = field(default_factory=list)
     eval: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)  # non-fatal: unreadable history.csv, eval/metrics.json, ...
@@ -221,6 +222,7 @@ def read_job(root: Path, job_dir: Path, number: int | None, expected: list[str] 
         name=name, path=job_dir, number=number, overrides=overrides,
         space=str(ident("space.name", "space") or "?"), dataset=str(ident("dataset.name", "dataset") or "?"),
         regularizer=str(ident("regularizer.name", "regularizer") or "?"), seed=seed,
+        algorithm=str(_select(cfg, "algorithm.name") or (metrics.get("algorithm") or {}).get("name") or "darts"),
         metrics=metrics, history=history, eval=evaluation, problems=problems,
     )
 

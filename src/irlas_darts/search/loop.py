@@ -119,7 +119,8 @@ class Searcher:
             self.train_net = DistributedDataParallel(self.net, device_ids=ids, **{no_sync: False})
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
-        self.regularizer.start(self.arch.as_dict(), self.arch.genotype())
+        # The prior reads what the genotype is derived from: the algorithm's derivation logits (DARTS: the alphas).
+        self.regularizer.start(self.arch.derivation_logits(), self.arch.genotype())
 
     # --- one epoch ---------------------------------------------------------------------------------------------------
     def _batches(self, x: torch.Tensor, y: torch.Tensor) -> BatchIterator:
@@ -132,6 +133,7 @@ class Searcher:
     def train_epoch(self, progress: Callable[[int], Any] | None = None) -> dict[str, Any]:
         """One pass over the weight half, paired step by step with batches of the architecture half."""
         self.net.train()
+        self.arch.start_epoch(self.epoch, self.settings.epochs)  # the algorithm's schedules (GDAS' tau, beta-decay)
         lr = self.w_optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         d = self.data
@@ -166,7 +168,8 @@ class Searcher:
         row.update(val_loss=val_loss, val_acc=val_acc)
         self._check_finite(row)
         genotype = self.arch.genotype()
-        row.update(self.regularizer.update(self.epoch, self.arch.as_dict(), genotype))
+        row.update(self.regularizer.update(self.epoch, self.arch.derivation_logits(), genotype))
+        row.update(self.arch.algorithm.state())
         for cell in genotype.cell_types:  # the collapse measure, per epoch: kept skip + pool edges of each cell
             row[f"param_free_{cell}"] = cell_statistics(self.space, genotype, cell)["param_free"]
         row["genotype"] = genotype.to_text()
@@ -181,7 +184,7 @@ class Searcher:
         Returns ``[loss * n, correct, n, arch_loss * n, reg_loss * n]`` as a device tensor: no host sync per step.
         """
         with self._autocast():
-            arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.regularizer.loss)
+            arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.arch_penalty)
         self.w_optimizer.zero_grad(set_to_none=True)
         probs = {c: p.detach() for c, p in self.arch.probs().items()}
         with self._autocast():
@@ -196,6 +199,14 @@ class Searcher:
                 loss.detach() * n, (logits.argmax(-1) == yw).sum().float(), n,
                 arch_log["arch_loss"].float() * n, arch_log["penalty"].float() * n,
             ])
+
+    def arch_penalty(self, alphas: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The architecture loss beside ``L_val``: the prior on the algorithm's derivation logits (``alphas``, the
+        cells' raw alphas the architect passes, are those for DARTS) plus the algorithm's own term (DrNAS' KL,
+        beta-decay)."""
+        penalty = self.regularizer.loss(self.arch.derivation_logits())
+        extra = self.arch.extra_loss()
+        return penalty if extra is None else penalty + extra
 
     def _check_finite(self, row: dict[str, Any]) -> None:
         bad = [k for k in ("train_loss", "val_loss", "arch_loss") if not math.isfinite(row[k])]

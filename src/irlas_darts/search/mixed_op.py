@@ -29,6 +29,7 @@ class MixedOp(nn.Module):
         super().__init__()
         space = _space(space)
         self.n_ops = len(space.ops)
+        self.C, self.stride = C, stride  # read by the algorithms' edge wrappers (search/algorithms)
         self.ops = nn.ModuleList()
         self.columns: list[int] = []  # weight column of each built op
         for col, name in enumerate(space.ops):
