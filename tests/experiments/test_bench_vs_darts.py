@@ -1,0 +1,29 @@
+"""experiments/bench_vs_darts.py without the original code: ours alone, and a wrong --darts-dir refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "bench_vs_darts.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_ours_alone_prints_a_row_per_mode_and_batch():
+    out = run("--batches", "2", "--modes", "first,second_fd", "--steps", "1", "--warmup", "0", "--threads", "1")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "batch" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["first order", "second order, finite differences"]
+    for r in rows:
+        ms, mb = (float(c) for c in r.split("|")[3:5])
+        assert ms > 0 and mb >= 0
+
+
+def test_a_folder_without_the_original_code_is_refused(tmp_path):
+    out = run("--darts-dir", str(tmp_path), "--batches", "2")
+    assert out.returncode != 0
+    assert "--darts-dir" in out.stderr and "model_search.py" in out.stderr
