@@ -44,8 +44,9 @@ def starts_with_relu(module: nn.Module) -> bool:
 def subsampled_1x1(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``conv(x)``; a 1x1 conv with stride 2 (no padding) runs as the 1x1 conv of every other pixel.
 
-    The same sums; and it avoids torch 2.13's oneDNN backward of channels-last 1x1 stride-2 convs with fewer than
-    8 input channels, which corrupts the heap (the 4-channel stride-2 cases of tests/search/test_supernet.py hit it).
+    The same sums; and it avoids torch 2.13's oneDNN backward of channels-last 1x1 stride-2 convs with few input
+    channels (2 and 4 tested), which corrupts the heap (the 4-channel stride-2 cases of tests/search/test_supernet.py
+    hit it).
     """
     if conv.kernel_size == (1, 1) and conv.stride == (2, 2) and conv.padding == (0, 0) and conv.groups == 1:
         return F.conv2d(x[:, :, ::2, ::2], conv.weight, conv.bias)

@@ -6,9 +6,8 @@
   conv of each phase (``pixel_unshuffle`` puts the phases in channels); with stride 2 only phase (0, 0) is read.
   Same products and sums, in another memory order. The phases are recomputed in backward from the input, which the
   caller keeps anyway (it is the edge's shared ``relu(x)``), instead of being kept as a second copy.
-- ``max_pool_3x3_lean``: max pooling that recomputes its argmax indices in backward instead of keeping them (they
+- ``MaxPool3x3``: max pooling that recomputes its argmax indices in backward instead of keeping them (they
   are int64: twice the size of the pooled output).
-
 - ``weighted_batch_norm``: ``w * bn(z)`` for an affine-free ``bn`` (how every supernet op ends and is weighted),
   keeping only the normalised output ``x_hat`` and the per-channel ``1/std``, not ``z`` as well:
 
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 
 
 def _like(t: Tensor, ref: Tensor) -> Tensor:
-    """``t`` in ``ref``'s memory format: oneDNN's conv backward corrupts memory when gradient and input differ."""
+    """``t`` in ``ref``'s memory format, so that the conv backward sees one layout for gradient and input."""
     cl = ref.dim() == 4 and ref.is_contiguous(memory_format=torch.channels_last) and not ref.is_contiguous()
     return t.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
 
