@@ -62,7 +62,7 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         num_classes=dataset.num_classes,
         C=cfg.space.channels,
         layers=cfg.space.layers,
-        # On the CPU the supernet always runs channels-last: 1.7x faster steps in both spaces (depthwise and 3x3
+        # On the CPU the supernet always runs channels-last: 1.5-1.7x faster steps in both spaces (depthwise and 3x3
         # kernels); experiments/bench_vs_darts.py --channels-last 0 measures the other layout.
         channels_last=runtime.channels_last or device.type == "cpu",
     )
