@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import create_op, starts_with_relu
-from ..ops.lean import lean_batch_norm, lean_enabled, weighted_batch_norm
+from ..ops.lean import lean_batch_norm, weighted_batch_norm
 from ..spaces import SearchSpace, create_space
 
 
@@ -52,12 +52,12 @@ class MixedOp(nn.Module):
             raise ValueError(f"MixedOp weights have shape {tuple(weights.shape)}; expected ({self.n_ops},)")
         if activated is None and self.needs_relu:
             activated = F.relu(x)
-        fuse = lean_enabled()
         out = None
         for op, col, relu_first in zip(self.ops, self.columns, self.relu_first):
             inp = activated if relu_first else x
-            # Looked up per call: a module swap after construction (GlobalBatchNorm2d under torchrun) must count.
-            split = _split_final_bn(op) if fuse else None
+            # Looked up per call: a module swap after construction (GlobalBatchNorm2d under torchrun) must count,
+            # and so must twice_differentiable(), under which lean_batch_norm says no.
+            split = _split_final_bn(op)
             if split is not None:
                 body, bn = split
                 term = weighted_batch_norm(body(inp), weights[col], bn)
