@@ -5,23 +5,27 @@ expert's features; ``linear``: SPEC's ``w . mu``). w is a constant within a step
 step); it is ``w^(0) = mu_E - mu^(0)`` from ``start`` until the first IRL step at the end of epoch ``start_epoch``,
 then changes only in ``update``. As the search's own cells approach the expert, ``||w||`` shrinks and the prior fades.
 
-The collapse guard (``guard=true``, default). The reward's features pull on identity edges through several entries at
-once (inputs reached, shallow depth, shortcuts), and the soft cell of near-uniform alphas (a short search, or any
-search's first epochs) hides how many skips its argmax already picks. So, per covered cell and per parameter-free
-class (skip, pool): once the cell holds more edges of that class than the expert, counted on the soft cell or on the
-genotype the alphas derive, the component of the prior's descent direction that would add more is projected out
-(exactly: the smallest change that leaves the skip mass, the pool mass and their sum non-increasing). The prior can then only ever oppose
-DARTS' drift to parameter-free ops, never feed it; below the expert's counts it is untouched.
+The guard (``guard=true``, default) keeps every excess opposed, per position and per cell. Through the class masses of
+one edge, pulling a class down raises the others (fewer convs on an edge the expert leaves empty means more skip
+mass there), and in a short search the soft cell of near-uniform alphas hides how many skips its argmax already
+picks. So, per covered cell and per parameter-free class (skip, pool): at every position (a node's in-edges from one
+source, ``typed_in_degree``) that holds more edges of that class than the expert there, and for the cell's skip, pool
+and skip + pool totals once they exceed the expert's, counted on the soft cell or on the genotype the alphas derive,
+the component of the prior's descent direction that would raise them is projected out (exactly: the smallest change
+of the gradient that leaves all of them non-increasing, a non-negative least-squares problem). The prior can then add
+a skip only where, and as far as, the expert has one — the shortcut — and never feed DARTS' drift to parameter-free
+ops; elsewhere it is untouched.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..spaces import Alphas, SearchSpace
-from ..topology import CellAdjacency, feature_expectation, hard_adjacency, soft_adjacency
+from ..topology import CLASSES, CellAdjacency, feature_expectation, hard_adjacency, soft_adjacency, typed_in_degree
 from .base import Regularizer, register_regularizer
 
 GUARDED = ("skip", "pool")
@@ -34,12 +38,14 @@ class MirrorStimuliRegularizer(Regularizer):
 
     def __init__(self, space: SearchSpace, **options: Any) -> None:
         super().__init__(space, **options)
-        # the expert's edges per guarded class and covered cell (mean over the expert cells)
-        self.expert_mass = {
-            c: {k: sum(float(hard_adjacency(space, space.one_hot(g)[c].double()).class_mass(k)) for g in self.expert)
-                / len(self.expert) for k in GUARDED}
+        # the expert's edges per covered cell, node, source and class (mean over the expert cells)
+        self.expert_in_degree = {
+            c: torch.stack([typed_in_degree(space, hard_adjacency(space, space.one_hot(g)[c].double()))
+                            for g in self.expert]).mean(dim=0)
             for c in self.covered
         }
+        self.expert_mass = {c: {k: float(d[..., CLASSES.index(k)].sum()) for k in GUARDED}
+                            for c, d in self.expert_in_degree.items()}
 
     @property
     def expert_param_free(self) -> dict[str, float]:
@@ -56,16 +62,27 @@ class MirrorStimuliRegularizer(Regularizer):
             loss = loss + self._guard_term(loss, alphas, cells)
         return loss
 
+    def guarded_masses(self, cell: str, adj: CellAdjacency, derived: CellAdjacency) -> list[torch.Tensor]:
+        """The masses of ``adj`` in excess of the expert's (on ``adj`` or on the ``derived`` cell): per position and
+        guarded class, then the cell's skip, pool and skip + pool totals."""
+        soft, hard = typed_in_degree(self.space, adj), typed_in_degree(self.space, derived).detach()
+        expert = self._on(self.expert_in_degree[cell], soft, f"in_degree.{cell}")
+        guarded = []
+        for k in (CLASSES.index(k) for k in GUARDED):
+            over = torch.maximum(soft[..., k].detach(), hard[..., k]) > expert[..., k] + 1e-9
+            guarded += [soft[t, src, k] for t, src in over.nonzero().tolist()]
+        totals = [(adj.class_mass(k), derived.class_mass(k), self.expert_mass[cell][k]) for k in GUARDED]
+        totals.append((adj.parameter_free_mass(), derived.parameter_free_mass(), self.expert_param_free[cell]))
+        guarded += [m for m, d, e in totals if max(float(m.detach()), float(d)) > e + 1e-9]
+        return guarded
+
     def _guard_term(self, loss: torch.Tensor, alphas: Alphas, cells: dict[str, CellAdjacency]) -> torch.Tensor:
         """``sum_k c_k * M_k`` with constants c_k >= 0 such that descending the total never raises a guarded M_k."""
         extra = loss.new_zeros(())
         for c, adj in cells.items():
             if not alphas[c].requires_grad:
                 continue
-            derived = soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU)
-            guarded = [(adj.class_mass(k), derived.class_mass(k), self.expert_mass[c][k]) for k in GUARDED]
-            guarded.append((adj.parameter_free_mass(), derived.parameter_free_mass(), self.expert_param_free[c]))
-            masses = [m for m, d, e in guarded if max(float(m.detach()), float(d)) > e + 1e-9]
+            masses = self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU))
             if not masses:
                 continue
             normals = [torch.autograd.grad(m, alphas[c], retain_graph=True)[0].flatten() for m in masses]
@@ -77,24 +94,45 @@ class MirrorStimuliRegularizer(Regularizer):
 def projection_coefficients(g: torch.Tensor, normals: list[torch.Tensor]) -> list[torch.Tensor]:
     """The smallest correction ``sum_k c_k n_k``, ``c >= 0``, with ``(g + sum_k c_k n_k) . n_j >= 0`` for every j.
 
-    Descending ``g + sum c_k n_k`` then changes no ``M_j`` upwards (first order). A handful of constraints: every
-    active set is tried (least squares on its normals), the feasible one with the smallest correction wins.
+    Descending ``g + sum c_k n_k`` then changes no ``M_j`` upwards (first order). It is the projection of g onto the
+    cone ``{x : n_j . x >= 0}``, whose dual is the non-negative least-squares problem ``min_{c >= 0} ||g + N^T c||``,
+    solved exactly by Lawson and Hanson's active-set method (on the Gram matrix; a few dozen constraints).
     """
-    n = torch.stack(normals).detach()
-    a = n @ g.detach()
-    gram = n @ n.T
-    tol = 1e-9 * (1.0 + float(a.abs().max()))
-    best, best_norm = None, float("inf")
-    for mask in range(1 << len(normals)):
-        active = [j for j in range(len(normals)) if mask >> j & 1]
-        c = torch.zeros_like(a)
-        if active:
-            sub = gram[active][:, active]
-            c[active] = torch.linalg.lstsq(sub, -a[active].unsqueeze(-1)).solution.squeeze(-1)
-        if bool((c >= -tol).all()) and bool((a + gram @ c >= -tol).all()):
-            size = float(c @ gram @ c)
-            if size < best_norm:
-                best, best_norm = c.clamp_min(0.0), size
-    if best is None:  # cannot happen for consistent constraints; keep the prior unguarded rather than fail a step
-        best = torch.zeros_like(a)
-    return list(best)
+    n = torch.stack(normals).detach().to("cpu", torch.float64)
+    a = (n @ g.detach().to("cpu", torch.float64)).numpy()
+    gram = (n @ n.T).numpy()
+    c = _nnls_gram(gram, -a)
+    return [torch.as_tensor(ck, dtype=g.dtype, device=g.device) for ck in c]
+
+
+def _nnls_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``argmin_{c >= 0} c.G.c/2 - rhs.c`` (Lawson-Hanson on normal equations ``G = A^T A``, ``rhs = A^T b``)."""
+    k = len(rhs)
+    scale = 1.0 + float(np.abs(rhs).max(initial=0.0)) + float(np.abs(gram).max(initial=0.0))
+    tol = 1e-12 * scale
+    c = np.zeros(k)
+    passive = np.zeros(k, dtype=bool)
+
+    def solve(p: np.ndarray) -> np.ndarray:
+        s = np.zeros(k)
+        idx = np.flatnonzero(p)
+        if len(idx):
+            s[idx] = np.linalg.lstsq(gram[np.ix_(idx, idx)], rhs[idx], rcond=None)[0]
+        return s
+
+    for _ in range(3 * k + 10):
+        grad = rhs - gram @ c  # the dual residual; positive entries could lower the objective
+        grad[passive] = -np.inf
+        j = int(np.argmax(grad)) if k else 0
+        if k == 0 or grad[j] <= tol:
+            break
+        passive[j] = True
+        s = solve(passive)
+        while np.any(s[passive] <= tol):
+            bad = passive & (s <= tol)
+            step = np.min(c[bad] / np.maximum(c[bad] - s[bad], 1e-300))
+            c = c + step * (s - c)
+            passive &= c > tol
+            s = solve(passive)
+        c = s
+    return np.clip(c, 0.0, None)

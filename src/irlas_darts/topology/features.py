@@ -1,4 +1,4 @@
-"""Topology features ``phi`` and the feature expectation ``mu`` (SPEC §4.2).
+"""Topology features ``phi`` and the feature expectation ``mu`` (SPEC §4.2, with positions kept; README "The prior").
 
 One implementation serves the soft cell and a discrete genotype: both are first turned into a ``CellAdjacency``
 (``soft_adjacency`` / ``hard_adjacency``) and everything below reads only that. Hence the consistency law: as
@@ -6,15 +6,18 @@ One implementation serves the soft cell and a discrete genotype: both are first 
 
 Per intermediate node t (NB201: nodes 1..3, the last being the output), in this order:
 
-    in_conv, in_pool, in_skip      typed in-degree  sum_i A^kappa_it
-    from_input<i> (one per input)  kept in-edge from cell input i              a_it
-    from_nodes                     kept in-edges from earlier intermediate nodes
+    <class>_from_<source>          typed in-degree by source: sum over the source's edges of A^kappa_it, for
+                                   kappa in conv, pool, skip and source in input0 (, input1), nodes
     depth<d>, d = 0..n_nodes       conv-depth distribution delta_t (a random kept in-edge followed back to an input)
     consumed                       u_t = 1 - prod_{j>t} (1 - a_tj): t feeds a later node, not only the output
     residual                       r_t = (sum_{i input} A^skip_it) * min(1, sum_i A^conv_it)
 
-``mu = sum_t gamma^(t-1) phi(s_t)`` per cell; covered cells are concatenated in order (DARTS: normal, then reduce).
-Lengths: DARTS 13 per cell, NB201 11.
+``mu = (gamma^(t-1) phi(s_t))_t`` per cell: the node index is part of the state, so every node keeps its own
+entries instead of SPEC's sum over nodes. With the sum, an identity edge counted the same wherever it sat (and more on
+the first node, where the discount weighs most), so the prior could only say "about one skip", never "a skip from the
+input into the output node beside the conv branches"; with the node kept, and the typed in-degree split by where the
+edge comes from, the expert's shortcut has an entry of its own. Covered cells are concatenated in order (DARTS:
+normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 12.
 
 delta_t is multiplied by the probability that node t keeps any in-edge (``CellAdjacency.nonempty``): the smooth form
 of SPEC's "a node with no kept in-edge has delta = 0", without which the law fails for empty NB201 nodes.
@@ -39,16 +42,22 @@ def covered_cells(space: SearchSpace, cells: str = "normal") -> tuple[str, ...]:
     return ("normal",)
 
 
+def _sources(space: SearchSpace) -> list[str]:
+    """Where an in-edge comes from: each cell input on its own, then the earlier intermediate nodes together."""
+    return [f"input{i}" for i in range(space.n_inputs)] + ["nodes"]
+
+
 def node_feature_names(space: SearchSpace) -> list[str]:
-    names = ["in_conv", "in_pool", "in_skip"]
-    names += [f"from_input{i}" for i in range(space.n_inputs)] + ["from_nodes"]
+    """Names of phi(s_t)'s entries (the same for every node t)."""
+    names = [f"{kind}_from_{src}" for src in _sources(space) for kind in CLASSES]
     names += [f"depth{d}" for d in range(space.n_nodes + 1)]
     return names + ["consumed", "residual"]
 
 
 def feature_names(space: SearchSpace, cells: str = "normal") -> list[str]:
-    """Label of every entry of ``mu`` (and of ``w``), e.g. ``normal.in_conv``."""
-    return [f"{cell}.{name}" for cell in covered_cells(space, cells) for name in node_feature_names(space)]
+    """Label of every entry of ``mu`` (and of ``w``), e.g. ``normal.node3.skip_from_input1``."""
+    return [f"{cell}.node{node}.{name}" for cell in covered_cells(space, cells) for node in space.nodes
+            for name in node_feature_names(space)]
 
 
 def _normalise(log_weights: torch.Tensor) -> torch.Tensor:
@@ -58,9 +67,24 @@ def _normalise(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.softmax(safe, dim=0) * finite
 
 
+def typed_in_degree(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
+    """(n_nodes, n_inputs + 1, 3): kept in-edges of every node by source (each input, then the earlier nodes) and class.
+
+    The positions the prior and its guard speak of: on a genotype's adjacency, exact edge counts.
+    """
+    typed = adj.typed
+    n_in = space.n_inputs
+    out = []
+    for node in space.nodes:
+        rows = typed[[space.edge_index(i, node) for i in range(node)]]
+        out.append(torch.cat([rows[:n_in], rows[n_in:].sum(dim=0, keepdim=True)]))
+    return torch.stack(out)
+
+
 def node_features(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
     """phi(s_t) for every intermediate node t: an (n_nodes, F) tensor, differentiable in the adjacency."""
     typed = adj.typed
+    by_source = typed_in_degree(space, adj)
     n_in = space.n_inputs
     depth_bins = space.n_nodes + 1
     start = adj.keep.new_zeros(depth_bins)
@@ -83,17 +107,15 @@ def node_features(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
         consumed = 1 - torch.prod(1 - adj.keep[later]) if later else a.new_zeros(())
         residual = a_typed[:n_in, SKIP].sum() * torch.clamp(by_class[CONV], max=1.0)
 
-        rows_out.append(torch.cat([
-            by_class, a[:n_in], a[n_in:].sum().reshape(1), delta, consumed.reshape(1), residual.reshape(1),
-        ]))
+        rows_out.append(torch.cat([by_source[t].flatten(), delta, consumed.reshape(1), residual.reshape(1)]))
     return torch.stack(rows_out)
 
 
 def cell_feature_expectation(space: SearchSpace, adj: CellAdjacency, gamma: float = 0.9) -> torch.Tensor:
-    """``sum_t gamma^(t-1) phi(s_t)`` for one cell."""
+    """``(gamma^(t-1) phi(s_t))_t`` for one cell: the discounted features of every node, node by node."""
     phi = node_features(space, adj)
     discount = gamma ** torch.arange(phi.shape[0], dtype=phi.dtype, device=phi.device)
-    return discount @ phi
+    return (discount.unsqueeze(-1) * phi).flatten()
 
 
 def feature_expectation(
