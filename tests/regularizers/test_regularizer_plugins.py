@@ -33,7 +33,7 @@ def test_registry_and_common_options():
     for name in available_regularizers():
         reg = create_regularizer(name, space, expert=experts(space), **options)
         assert reg.name == name and reg.lam == 0.5 and reg.covered == ("normal", "reduce")
-        assert len(reg.feature_names) == 26
+        assert len(reg.feature_names) == 2 * 4 * 16  # two cells x four nodes x 16 features per node
 
 
 def test_option_errors_name_the_field():

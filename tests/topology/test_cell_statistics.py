@@ -9,7 +9,7 @@ def test_nb201_cells():
     resnext = space.genotype_from_text("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     assert cell_statistics(space, resnext) == {
         "param_free": 1, "collapsed": False, "skip_connect": 1, "conv": 4, "pool": 0, "edges": 5, "conv_depth": 2,
-        "connected": True}
+        "connected": True, "shortcut": True}
     chain = space.genotype_from_text("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_3x3~2|")
     assert cell_statistics(space, chain)["conv_depth"] == 3
     # a path through a skip and a pool still counts only its convs
@@ -19,7 +19,26 @@ def test_nb201_cells():
     dead = space.genotype_from_text("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|")
     assert cell_statistics(space, dead) == {
         "param_free": 0, "collapsed": True, "skip_connect": 0, "conv": 2, "pool": 0, "edges": 2, "conv_depth": 0,
-        "connected": False}  # no conv reaches the output: as useless as the all-skip cell
+        "connected": False, "shortcut": False}  # no conv reaches the output: as useless as the all-skip cell
+
+
+def test_identity_shortcut_beside_a_conv_path():
+    """x + F(x): a skip from the cell input into a node that another kept edge reaches through a conv."""
+    space = create_space("nb201")
+
+    def shortcut(text: str) -> bool:
+        return cell_statistics(space, space.genotype_from_text(text))["shortcut"]
+
+    assert shortcut("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    # ResNet: node3 = skip(0) + skip(node2), node2 = conv(conv(0)): the conv path reaches node 3 through a skip
+    assert shortcut("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    assert not shortcut("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    # a skip beside pools only, or a skip from an intermediate node, is no shortcut
+    assert not shortcut("|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    assert not shortcut("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|")
+    darts = create_space("darts")
+    v2 = genotype_statistics(darts, published_genotype("DARTS_V2"))  # node4 = sep(1) + skip(0)
+    assert v2["normal"]["shortcut"]
 
 
 def test_darts_published_genotype():

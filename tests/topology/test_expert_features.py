@@ -24,24 +24,24 @@ def named(space, mu) -> dict[str, float]:
 
 
 def test_nb201_resnext_features_by_hand():
-    """phi per node (gamma = 0.9), with names in_conv, in_pool, in_skip, from_input0, from_nodes, depth0..3,
-    consumed, residual:
-      node 1: conv 0->1                      -> [1,0,0, 1,0, 0,1,0,0, 1, 0]   (feeds 3)
-      node 2: conv 0->2 (1->2 is none)       -> [1,0,0, 1,0, 0,1,0,0, 1, 0]   (feeds 3)
-      node 3: skip 0->3, conv 1->3, conv 2->3 -> [2,0,1, 1,2, 1/3,0,2/3,0, 0, 1]
+    """phi per node (gamma = 0.9), entries {conv,pool,skip}_from_{input0,nodes}, depth0..3, consumed, residual:
+      node 1: conv 0->1                      -> conv_from_input0 1; depth1 1; consumed 1 (feeds 3)
+      node 2: conv 0->2 (1->2 is none)       -> conv_from_input0 1; depth1 1; consumed 1 (feeds 3)
+      node 3: skip 0->3, conv 1->3, conv 2->3 -> skip_from_input0 1, conv_from_nodes 2; depth0 1/3, depth2 2/3;
+                                                residual 1
     (depth of node 3: one in-edge of three is the depth-0 skip, two are convs after depth-1 nodes.)
-    mu = phi1 + 0.9 phi2 + 0.81 phi3."""
+    mu = (phi1, 0.9 phi2, 0.81 phi3); every entry not listed is 0."""
     space = create_space("nb201")
     mu = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
     expected = {
-        "cell.in_conv": 1 + 0.9 + 0.81 * 2, "cell.in_pool": 0.0, "cell.in_skip": 0.81,
-        "cell.from_input0": 1 + 0.9 + 0.81, "cell.from_nodes": 0.81 * 2,
-        "cell.depth0": 0.81 / 3, "cell.depth1": 1 + 0.9, "cell.depth2": 0.81 * 2 / 3, "cell.depth3": 0.0,
-        "cell.consumed": 1 + 0.9, "cell.residual": 0.81,
+        "cell.node1.conv_from_input0": 1.0, "cell.node1.depth1": 1.0, "cell.node1.consumed": 1.0,
+        "cell.node2.conv_from_input0": 0.9, "cell.node2.depth1": 0.9, "cell.node2.consumed": 0.9,
+        "cell.node3.skip_from_input0": 0.81, "cell.node3.conv_from_nodes": 0.81 * 2,
+        "cell.node3.depth0": 0.81 / 3, "cell.node3.depth2": 0.81 * 2 / 3, "cell.node3.residual": 0.81,
     }
-    assert mu.keys() == expected.keys()
-    for key, value in expected.items():
-        assert mu[key] == pytest.approx(value, abs=1e-12), key
+    assert len(mu) == 3 * 12 and set(expected) <= set(mu)
+    for key, value in mu.items():
+        assert value == pytest.approx(expected.get(key, 0.0), abs=1e-12), key
 
 
 def test_darts_resnext_first_cell_by_hand():
@@ -50,19 +50,20 @@ def test_darts_resnext_first_cell_by_hand():
     space = create_space("darts")
     genotype = expert_cells(space, load("resnext")["darts"])[0]
     mu = named(space, genotype_feature_expectation(space, genotype))
-    g = [1.0, 0.9, 0.81, 0.729]
-    assert mu["normal.in_conv"] == pytest.approx(2 * g[0] + g[1] + 2 * g[2] + g[3])
-    assert mu["normal.in_skip"] == pytest.approx(g[1] + g[3])
-    assert mu["normal.from_input0"] == pytest.approx(g[0] + g[2])
-    assert mu["normal.from_input1"] == pytest.approx(sum(g))
-    assert mu["normal.from_nodes"] == pytest.approx(g[1] + g[3])
-    # depth: nodes 2, 4 sit at depth 1; nodes 3, 5 are half depth 0 (the skip), half depth 2
-    assert mu["normal.depth0"] == pytest.approx(0.5 * (g[1] + g[3]))
-    assert mu["normal.depth1"] == pytest.approx(g[0] + g[2])
-    assert mu["normal.depth2"] == pytest.approx(0.5 * (g[1] + g[3]))
-    assert mu["normal.depth3"] == mu["normal.depth4"] == 0
-    assert mu["normal.consumed"] == pytest.approx(g[0] + g[2])  # node2 feeds node3, node4 feeds node5
-    assert mu["normal.residual"] == pytest.approx(g[1] + g[3])
+    g = dict(zip(range(2, 6), [1.0, 0.9, 0.81, 0.729]))
+    assert len(mu) == 4 * 16
+    for node in (2, 4):  # the split: one conv from each input, depth 1, feeds the next node
+        assert mu[f"normal.node{node}.conv_from_input0"] == mu[f"normal.node{node}.conv_from_input1"] == g[node]
+        assert mu[f"normal.node{node}.depth1"] == mu[f"normal.node{node}.consumed"] == pytest.approx(g[node])
+        assert mu[f"normal.node{node}.skip_from_input1"] == mu[f"normal.node{node}.residual"] == 0
+    for node in (3, 5):  # transform + the shortcut of c_{k-1}: half depth 0 (the skip), half depth 2
+        assert mu[f"normal.node{node}.skip_from_input1"] == mu[f"normal.node{node}.conv_from_nodes"] == g[node]
+        assert mu[f"normal.node{node}.conv_from_input1"] == mu[f"normal.node{node}.conv_from_input0"] == 0
+        assert mu[f"normal.node{node}.depth0"] == mu[f"normal.node{node}.depth2"] == pytest.approx(0.5 * g[node])
+        assert mu[f"normal.node{node}.residual"] == pytest.approx(g[node])
+        assert mu[f"normal.node{node}.consumed"] == 0
+    assert all(mu[f"normal.node{n}.{k}_from_{s}"] == 0 for n in g for k in ("pool", "skip")
+               for s in ("input0", "nodes"))
 
 
 @pytest.mark.parametrize("expert", ["resnext", "resnet"])

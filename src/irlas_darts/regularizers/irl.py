@@ -85,8 +85,11 @@ class MirrorStimuliRegularizer(Regularizer):
             masses = self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU))
             if not masses:
                 continue
-            normals = [torch.autograd.grad(m, alphas[c], retain_graph=True)[0].flatten() for m in masses]
-            g_loss = torch.autograd.grad(loss, alphas[c], retain_graph=True)[0].flatten()
+            # every normal and the loss gradient in one batched backward
+            outputs = torch.stack([loss, *masses])
+            rows, = torch.autograd.grad(outputs, alphas[c], torch.eye(len(outputs), dtype=loss.dtype, device=loss.device),
+                                        retain_graph=True, is_grads_batched=True)
+            g_loss, normals = rows[0].flatten(), [r.flatten() for r in rows[1:]]
             extra = extra + sum(k * m for k, m in zip(projection_coefficients(g_loss, normals), masses))
         return extra
 

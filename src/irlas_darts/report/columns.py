@@ -66,6 +66,11 @@ def _collapsed(job: JobRecord) -> float | None:
     return None if cell is None or "collapsed" not in cell else float(bool(cell["collapsed"]))
 
 
+def _shortcut(job: JobRecord) -> float | None:
+    cell = _judged_cell(job)
+    return None if cell is None or "shortcut" not in cell else float(bool(cell["shortcut"]))
+
+
 @dataclass(frozen=True)
 class Column:
     """One summarised quantity: how to read it from a job and how to print it."""
@@ -101,6 +106,7 @@ def candidate_columns(jobs: list[JobRecord]) -> list[Column]:
                lambda j: _cell_stat(j, ("skip_count", "skip_connect"), sum), "small"),
         Column("param_free", "parameter-free edges (normal cell)", _param_free, "small"),
         Column("collapsed", "collapsed (share of jobs)", _collapsed, "small"),
+        Column("shortcut", "identity shortcut (share of jobs)", _shortcut, "small"),
         Column("conv_depth", "conv depth (mean over cells)",
                lambda j: _cell_stat(j, ("conv_depth",), statistics.fmean), "small"),
         Column("search_seconds", "search (s)", lambda j: finite(j.metrics.get("search_seconds")), "seconds"),

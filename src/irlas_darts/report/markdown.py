@@ -25,7 +25,9 @@ def to_markdown(report: Report, out_dir: Path) -> str:
               "Skips: skip connections summed over the cell types of a genotype; conv depth: the longest chain of "
               "convs from a cell input to the output, averaged over the cell types. Parameter-free edges: kept skip and "
               "pool edges of the normal cell (NAS-Bench-201: the cell); collapsed: the share of jobs whose cell has "
-              "5 of 8 (NAS-Bench-201: 4 of 6) such edges or no conv on any path.", ""]
+              "5 of 8 (NAS-Bench-201: 4 of 6) such edges or no conv on any path; identity shortcut: the share of "
+              "jobs whose normal cell (NAS-Bench-201: the cell) has a skip from a cell input into a node that also "
+              "receives an edge through a conv, the experts' x + F(x).", ""]
     lines += ["## Jobs", "", jobs_table(report), ""]
     if sweep.missing:
         rows = [[m.name, " ".join(m.overrides), m.reason] for m in sweep.missing]

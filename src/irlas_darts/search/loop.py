@@ -170,8 +170,10 @@ class Searcher:
         genotype = self.arch.genotype()
         row.update(self.regularizer.update(self.epoch, self.arch.derivation_logits(), genotype))
         row.update(self.arch.algorithm.state())
-        for cell in genotype.cell_types:  # the collapse measure, per epoch: kept skip + pool edges of each cell
-            row[f"param_free_{cell}"] = cell_statistics(self.space, genotype, cell)["param_free"]
+        for cell in genotype.cell_types:  # per epoch: kept skip + pool edges (the collapse measure), the shortcut
+            stats = cell_statistics(self.space, genotype, cell)
+            row[f"param_free_{cell}"] = stats["param_free"]
+            row[f"shortcut_{cell}"] = int(stats["shortcut"])
         row["genotype"] = genotype.to_text()
         row["seconds"] = time.perf_counter() - start
         self.epoch += 1

@@ -27,6 +27,9 @@ def collapse_threshold(space: SearchSpace) -> int:
 def cell_statistics(space: SearchSpace, genotype: AnyGenotype, cell: str | None = None) -> dict[str, Any]:
     """Counts of kept ops by class, and ``conv_depth``: the most conv edges on one path from a cell input to the output.
 
+    ``shortcut``: the cell carries an identity shortcut beside a conv path (a skip from a cell input into a node that
+    also receives a kept edge through at least one conv), the topology the experts are chosen for.
+
     A node no path from an input reaches (NB201 ``none`` edges) does not count; a cell whose output nothing reaches has
     depth 0 and ``connected = False``. ``param_free`` counts kept skip and pool edges; the cell has ``collapsed`` when
     they reach ``collapse_threshold`` or no conv lies on any path to the output (never judged for a reduction cell).
@@ -43,6 +46,13 @@ def cell_statistics(space: SearchSpace, genotype: AnyGenotype, cell: str | None 
     outs = [depth[n] for n in genotype.concat(cell) if n in depth]
     param_free = classes.count("skip") + classes.count("pool")
     conv_depth = max(outs) if outs else 0
+    # an identity shortcut beside a conv path: a skip from a cell input into a node that another kept in-edge reaches
+    # through at least one conv (ResNet / ResNeXt's signature: x + F(x))
+    shortcut = any(
+        space.op_class(op) == "skip" and i < space.n_inputs and any(
+            (src, dst) != (i, j) and src in depth and depth[src] + (space.op_class(o) == "conv") >= 1
+            for src, dst, o in kept if dst == j)
+        for i, j, op in kept)
     judged = cell != "reduce"  # a reduction cell is meant to pool: published DARTS reduce cells are mostly max_pool
     return {
         "param_free": param_free,
@@ -53,6 +63,7 @@ def cell_statistics(space: SearchSpace, genotype: AnyGenotype, cell: str | None 
         "edges": len(kept),
         "conv_depth": conv_depth,
         "connected": bool(outs),
+        "shortcut": shortcut,
     }
 
 
