@@ -16,9 +16,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..spaces import NB201Genotype
+from .benchmarks import explicit_table, final_scores, open_table
 from .cli import hydra_entry
 from .config import ConfigError, conf_dir, validate_eval_app_config
 from .errors import run_guarded
+from .rundir import discard_if_rejected
 from .evaluation_run import evaluate_genotype, resolve_genotype
 from .io import write_json
 from .runtime import setup_runtime
@@ -30,21 +32,15 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Check everything (config, genotype, benchmark table) before training, then train and measure."""
     validate_eval_app_config(cfg)
     genotype = resolve_genotype(cfg.genotype)
-    table = None
-    if cfg.benchmark.table:
-        if not isinstance(genotype, NB201Genotype):
-            raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table; genotype="
-                              f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.table")
-        from ..evaluation import load_table
-
-        b = cfg.benchmark
-        table = load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
-                           allow_pickle=b.allow_pickle)
+    if explicit_table(cfg.benchmark) and not isinstance(genotype, NB201Genotype):
+        raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table; genotype="
+                          f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.table")
+    table = open_table(cfg.benchmark, "nb201" if isinstance(genotype, NB201Genotype) else "darts")
     runtime = setup_runtime(cfg)
     metrics = evaluate_genotype(genotype, cfg.eval, cfg.dataset, run_dir, runtime=runtime, seed=cfg.seed,
                                 resume=cfg.resume, progress=cfg.logger.progress)
     if table is not None:
-        metrics["benchmark"] = table.lookup(genotype)
+        metrics.update(final_scores(table, genotype))
         write_json(Path(run_dir) / "metrics.json", metrics)
     lat = metrics["latency_ms"]
     log.info("%s | params %.3fM (+%.3fM aux) | %.1fM multiply-adds | latency %s | test_acc %s",
@@ -56,7 +52,9 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="irlas_eval")
 def _hydra_main(cfg: DictConfig) -> float:
-    metrics = run_guarded("irlas-eval", lambda: run_eval(cfg, HydraConfig.get().runtime.output_dir))
+    run_dir = HydraConfig.get().runtime.output_dir
+    with discard_if_rejected(run_dir):  # bad input leaves no run directory behind
+        metrics = run_guarded("irlas-eval", lambda: run_eval(cfg, run_dir))
     return float(metrics.get("test_acc", 0.0))
 
 

@@ -28,9 +28,11 @@ from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
+from .benchmarks import EPOCH_COLUMN, draw_collapse_curve, epoch_score, final_scores, open_table
 from .cli import hydra_entry
 from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
+from .rundir import discard_if_rejected
 from .io import atomic_write_text, restore, save_checkpoint, write_csv, write_json
 from .launch import check_world, load_resume_state, rank_overrides, start, summary
 from .progress import progress_bar
@@ -126,13 +128,7 @@ def genotype_change(history: list[dict[str, Any]]) -> str | None:
 
 def prepare_benchmark(cfg: DictConfig) -> Any:
     """Read and check the NAS-Bench-201 table before the search (a bad path must not cost a whole search)."""
-    if not cfg.benchmark.table:
-        return None
-    from ..evaluation.benchmark import load_table
-
-    b = cfg.benchmark
-    return load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
-                      allow_pickle=b.allow_pickle)
+    return open_table(cfg.benchmark, cfg.space.name)
 
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:
@@ -179,6 +175,8 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     while not searcher.done:
         bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress and main)
         row = searcher.train_epoch(progress=bar)
+        if table is not None:  # the row is the history's: history.csv and the checkpoint carry it
+            row[EPOCH_COLUMN] = epoch_score(table, row["genotype"])
         change = genotype_change(searcher.history)
         if change:
             log.info(change)
@@ -226,9 +224,11 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
     write_json(run_dir / "metrics.json", metrics)
     if table is not None:
-        metrics["benchmark"] = table.lookup(genotype.to_text())
+        metrics.update(final_scores(table, genotype.to_text()))
         write_json(run_dir / "metrics.json", metrics)
     pictures = draw_genotype(genotype, run_dir, prefix="cell")
+    if table is not None:
+        pictures.append(draw_collapse_curve(table, searcher.history, list(cfg.expert.nb201), run_dir / "benchmark_curve.png"))
     if cfg.evaluate.enabled:
         from .evaluation_run import evaluate_genotype
 
@@ -246,7 +246,9 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="irlas_search")
 def _hydra_main(cfg: DictConfig) -> float:
-    metrics = run_guarded("irlas-search", lambda: run_search(cfg, HydraConfig.get().runtime.output_dir))
+    run_dir = HydraConfig.get().runtime.output_dir
+    with discard_if_rejected(run_dir):  # bad input leaves no run directory behind
+        metrics = run_guarded("irlas-search", lambda: run_search(cfg, run_dir))
     return float(metrics["val_acc"])
 
 
