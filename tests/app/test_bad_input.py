@@ -143,6 +143,11 @@ TABLE = [
     ("irlas-search", [*SEARCH, "benchmark.table={pickle_table}"], ["nb201.pkl", "benchmark.allow_pickle=true", "CSV"]),
     ("irlas-search", [*SEARCH, "benchmark.table={one_row_table}"], ["one_row.csv", "covers 1 of the 15,625",
                                                                      "15,624 missing"]),
+    # NATS-Bench files: missing, a pickle without the opt-in, the wrong space
+    ("irlas-search", [*SEARCH, "benchmark.nats={empty_dir}/nats.pbz2", "benchmark.allow_pickle=true"],
+     ["nats.pbz2", "no such NATS-Bench file"]),
+    ("irlas-search", [*SEARCH, "benchmark.nats={pickle_table}"], ["nb201.pkl", "benchmark.allow_pickle=true"]),
+    ("irlas-search", [*SEARCH, "space=darts", "benchmark.nats={pickle_table}"], ["benchmark.nats", "space=nb201"]),
     # a custom expert that is not a cell of the space
     ("irlas-search", [*SEARCH, "space=darts", """expert.darts=['Genotype(normal=[("sep_conv_3x3", 9)])']"""],
      ["expert.darts[0]", "not a darts cell", "expert=resnext"]),
@@ -174,6 +179,7 @@ TABLE = [
     ("irlas-eval", [*EVAL, "genotype=DARTS_V2", "benchmark.table={bad_table}"], ["benchmark.table", "DARTS"]),
     ("irlas-eval", [*EVAL, "genotype={nb_genotype}", "benchmark.table={pickle_table}"], ["allow_pickle"]),
     ("irlas-eval", [*EVAL, "genotype={nb_genotype}", "benchmark.table={one_row_table}"], ["covers 1 of the 15,625"]),
+    ("irlas-eval", [*EVAL, "genotype=DARTS_V2", "benchmark.nats={pickle_table}"], ["benchmark.nats", "DARTS"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={evil_ckpt.parent}"], ["checkpoint.pt", "refused"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={junk_ckpt.parent}"], ["checkpoint.pt", "not a readable"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={other_space_ckpt.parent}"], ["irlas-search"]),

@@ -58,3 +58,57 @@ def test_a_darts_search_ignores_the_packaged_default():
 
     cfg = compose_search("space=darts")
     assert cfg.benchmark.table == "packaged" and open_table(cfg.benchmark, "darts") is None
+
+
+class NatsStandIn:
+    """The NATS-Bench topology API's method names (see tests/evaluation/test_nats.py), every cell at a fixed score."""
+
+    def __init__(self) -> None:
+        from irlas_darts.evaluation.benchmark import all_arch_strings
+
+        self.index = {a: k for k, a in enumerate(all_arch_strings())}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def query_index_by_arch(self, arch):
+        return self.index.get(arch, -1)
+
+    def get_more_info(self, index, dataset, iepoch=None, hp="12", is_random=True):
+        info = {"test-accuracy": 60.0 + index % 7}
+        if dataset != "cifar10":
+            info["valid-accuracy"] = 50.0 + index % 5
+        return info
+
+
+@pytest.mark.slow
+def test_benchmark_nats_adds_the_three_datasets_to_metrics(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("nats_bench")
+    module.create = lambda path, space, fast_mode=False, verbose=True: NatsStandIn()
+    monkeypatch.setitem(sys.modules, "nats_bench", module)
+    nats_file = tmp_path / "NATS-tss.pickle.pbz2"
+    nats_file.write_bytes(b"\x80")
+    run = tmp_path / "run"
+    metrics = run_search(compose_search(*FAST[:-1], "search.epochs=1", f"benchmark.nats={nats_file}",
+                                        "benchmark.allow_pickle=true"), run)
+    index = NatsStandIn().index[metrics["arch_str"]]
+    bench = metrics["benchmark"]
+    assert bench["nats_cifar100_test_acc"] == 60.0 + index % 7 and bench["nats_cifar10_valid_acc"] == 50.0 + index % 5
+    assert {"cifar10_valid_acc", "nats_cifar10_test_acc", "nats_imagenet16_120_valid_acc"} <= set(bench)
+
+
+def test_benchmark_nats_without_the_package_is_one_line_before_the_search(tmp_path, monkeypatch):
+    import sys
+
+    from irlas_darts.app.benchmarks import Benchmarks
+    from irlas_darts.evaluation.benchmark import BenchmarkError
+
+    monkeypatch.setitem(sys.modules, "nats_bench", None)
+    nats_file = tmp_path / "NATS-tss.pickle.pbz2"
+    nats_file.write_bytes(b"\x80")
+    cfg = compose_search(*FAST, f"benchmark.nats={nats_file}", "benchmark.allow_pickle=true")
+    with pytest.raises(BenchmarkError, match="pip install"):
+        Benchmarks.open(cfg.benchmark, "nb201")

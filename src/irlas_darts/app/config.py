@@ -142,6 +142,7 @@ class BenchmarkConfig:
     arch_column: Optional[str] = None  # default: the first of arch_str / cellstr / arch present
     accuracy_columns: list[str] = field(default_factory=list)  # default: every column with 'acc' in its name
     allow_pickle: bool = False  # a pickled table can run code when loaded: read one only when set
+    nats: Optional[str] = None  # NATS-Bench topology file / fast-mode folder (pickles: needs allow_pickle, nats_bench)
 
 
 @dataclass
@@ -295,6 +296,9 @@ def validate_search_config(cfg: DictConfig) -> None:
     if cfg.benchmark.table not in (None, "", "packaged") and cfg.space.name != "nb201":
         raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table and applies to space=nb201 "
                           f"only; this search has space={cfg.space.name}: drop benchmark.table or use space=nb201")
+    if cfg.benchmark.nats and cfg.space.name != "nb201":
+        raise ConfigError(f"benchmark.nats={cfg.benchmark.nats} is NATS-Bench's topology space (NAS-Bench-201) and "
+                          f"applies to space=nb201 only; this search has space={cfg.space.name}: drop benchmark.nats")
     if cfg.evaluate.enabled:
         validate_eval_config(cfg.evaluate, "evaluate")
 

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..spaces import NB201Genotype
-from .benchmarks import explicit_table, final_scores, open_table
+from .benchmarks import Benchmarks, explicit_table
 from .cli import hydra_entry
 from .config import ConfigError, conf_dir, validate_eval_app_config
 from .errors import run_guarded
@@ -32,15 +32,17 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Check everything (config, genotype, benchmark table) before training, then train and measure."""
     validate_eval_app_config(cfg)
     genotype = resolve_genotype(cfg.genotype)
-    if explicit_table(cfg.benchmark) and not isinstance(genotype, NB201Genotype):
-        raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table; genotype="
-                          f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.table")
-    table = open_table(cfg.benchmark, "nb201" if isinstance(genotype, NB201Genotype) else "darts")
+    if not isinstance(genotype, NB201Genotype):
+        for key, given in (("table", explicit_table(cfg.benchmark)), ("nats", bool(cfg.benchmark.nats))):
+            if given:
+                raise ConfigError(f"benchmark.{key}={cfg.benchmark[key]} is a NAS-Bench-201 benchmark; genotype="
+                                  f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.{key}")
+    bench = Benchmarks.open(cfg.benchmark, "nb201" if isinstance(genotype, NB201Genotype) else "darts")
     runtime = setup_runtime(cfg)
     metrics = evaluate_genotype(genotype, cfg.eval, cfg.dataset, run_dir, runtime=runtime, seed=cfg.seed,
                                 resume=cfg.resume, progress=cfg.logger.progress)
-    if table is not None:
-        metrics.update(final_scores(table, genotype))
+    if bench.active:
+        metrics.update(bench.final(genotype))
         write_json(Path(run_dir) / "metrics.json", metrics)
     lat = metrics["latency_ms"]
     log.info("%s | params %.3fM (+%.3fM aux) | %.1fM multiply-adds | latency %s | test_acc %s",

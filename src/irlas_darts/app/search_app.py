@@ -28,7 +28,7 @@ from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
-from .benchmarks import EPOCH_COLUMN, draw_collapse_curve, epoch_score, final_scores, open_table
+from .benchmarks import EPOCH_COLUMN, Benchmarks
 from .cli import hydra_entry
 from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
@@ -126,9 +126,9 @@ def genotype_change(history: list[dict[str, Any]]) -> str | None:
     return f"epoch {history[-1]['epoch']}: genotype {'changed to' if len(history) > 1 else 'is'} {history[-1]['genotype']}"
 
 
-def prepare_benchmark(cfg: DictConfig) -> Any:
-    """Read and check the NAS-Bench-201 table before the search (a bad path must not cost a whole search)."""
-    return open_table(cfg.benchmark, cfg.space.name)
+def prepare_benchmark(cfg: DictConfig) -> Benchmarks:
+    """Read and check the NAS-Bench-201 table (and NATS-Bench file) before the search: a bad one must not cost a search."""
+    return Benchmarks.open(cfg.benchmark, cfg.space.name)
 
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.DistContext) -> dict[str, Any]:
     main = ctx.is_main
-    table = prepare_benchmark(cfg)
+    bench = prepare_benchmark(cfg)
     searcher, space, dataset = build_searcher(cfg, runtime)
     checkpoint = run_dir / "checkpoint.pt"
     if cfg.resume:
@@ -175,8 +175,8 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     while not searcher.done:
         bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress and main)
         row = searcher.train_epoch(progress=bar)
-        if table is not None:  # the row is the history's: history.csv and the checkpoint carry it
-            row[EPOCH_COLUMN] = epoch_score(table, row["genotype"])
+        if bench.table is not None:  # the row is the history's: history.csv and the checkpoint carry it
+            row[EPOCH_COLUMN] = bench.epoch_score(row["genotype"])
         change = genotype_change(searcher.history)
         if change:
             log.info(change)
@@ -223,12 +223,12 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     write_json(run_dir / "genotype.json", genotype.to_json())
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
     write_json(run_dir / "metrics.json", metrics)
-    if table is not None:
-        metrics.update(final_scores(table, genotype.to_text()))
+    if bench.active:
+        metrics.update(bench.final(genotype.to_text()))
         write_json(run_dir / "metrics.json", metrics)
     pictures = draw_genotype(genotype, run_dir, prefix="cell")
-    if table is not None:
-        pictures.append(draw_collapse_curve(table, searcher.history, list(cfg.expert.nb201), run_dir / "benchmark_curve.png"))
+    if bench.table is not None:
+        pictures.append(bench.draw_curve(searcher.history, list(cfg.expert.nb201), run_dir / "benchmark_curve.png"))
     if cfg.evaluate.enabled:
         from .evaluation_run import evaluate_genotype
 
