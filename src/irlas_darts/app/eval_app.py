@@ -20,9 +20,9 @@ from .benchmarks import Benchmarks, explicit_table
 from .cli import hydra_entry
 from .config import ConfigError, conf_dir, validate_eval_app_config
 from .errors import run_guarded
-from .rundir import discard_if_rejected
 from .evaluation_run import evaluate_genotype, resolve_genotype
 from .io import write_json
+from .rundir import discard_if_rejected
 from .runtime import setup_runtime
 
 log = logging.getLogger("irlas_darts.eval")

@@ -32,10 +32,10 @@ from .benchmarks import EPOCH_COLUMN, Benchmarks
 from .cli import hydra_entry
 from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
-from .rundir import discard_if_rejected
 from .io import atomic_write_text, restore, save_checkpoint, write_csv, write_json
 from .launch import check_world, load_resume_state, rank_overrides, start, summary
 from .progress import progress_bar
+from .rundir import discard_if_rejected
 from .runtime import Runtime, check_batch, load_data, seed_everything, setup_runtime
 from .tracking import Tracker
 
