@@ -113,6 +113,8 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     for key, name in (("margin", "margin"), ("distance_to_expert", "distance")):
         if row.get(key) is not None:
             parts.append(f"{name} {row[key]:.3f}")
+    if row.get(EPOCH_COLUMN) is not None:  # NB201: the derived cell's benchmark accuracy
+        parts.append(f"bench {row[EPOCH_COLUMN]:.2f}")
     for key in sorted(k for k in row if k.startswith("param_free")):
         parts.append(f"param_free {key[len('param_free'):].lstrip('_')} {row[key]}".replace("  ", " "))
     parts.append(f"{row['seconds']:.1f}s")
