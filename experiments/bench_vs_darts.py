@@ -87,6 +87,24 @@ def _ours(mode: str, batch: int, device, channels_last: bool):
     return lambda: searcher.step(xw, yw, xa, ya, lr=LR).sum().item()
 
 
+def import_original(darts_dir: str, device) -> tuple[type, type]:
+    """The original ``Architect`` and ``Network`` (``cnn/architect.py``, ``cnn/model_search.py``), importable on a CPU.
+
+    The CPU shim: ``.cuda()`` becomes a move to ``device`` (a no-op on the CPU); nothing else of the code is touched.
+    Shared with ``experiments/with_original_darts.py``.
+    """
+    import torch
+    from torch import nn
+
+    torch.Tensor.cuda = lambda self, *a, **k: self.to(device)  # the no-op on CPU; a real move on CUDA
+    nn.Module.cuda = lambda self, *a, **k: self.to(device)
+    sys.path.insert(0, str(darts_dir))
+    from architect import Architect  # noqa: E402  (the original code, imported after the patch)
+    from model_search import Network  # noqa: E402
+
+    return Architect, Network
+
+
 def _original(mode: str, batch: int, device, darts_dir: str):
     """The original train_search.py iteration (architect.step, then the weight step), unchanged but for .cuda()."""
     import types
@@ -94,12 +112,7 @@ def _original(mode: str, batch: int, device, darts_dir: str):
     import torch
     from torch import nn
 
-    torch.Tensor.cuda = lambda self, *a, **k: self.to(device)  # the no-op on CPU; a real move on CUDA
-    nn.Module.cuda = lambda self, *a, **k: self.to(device)
-    sys.path.insert(0, darts_dir)
-    from architect import Architect  # noqa: E402  (the original code, imported after the patch)
-    from model_search import Network  # noqa: E402
-
+    Architect, Network = import_original(darts_dir, device)
     criterion = nn.CrossEntropyLoss()
     model = Network(16, 10, 8, criterion).to(device)
     optimizer = torch.optim.SGD(model.parameters(), LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)

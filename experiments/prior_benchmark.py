@@ -45,7 +45,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TABLE = ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
+# the table shipped in the package (what irlas-search scores NB201 cells on by default); ../shared/data the fallback
+PACKAGED_TABLE = ROOT / "src" / "irlas_darts" / "resources" / "nb201_cifar10_valid.csv"
+DEFAULT_TABLE = PACKAGED_TABLE if PACKAGED_TABLE.is_file() else ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
 TABLE_COLUMN = "cifar10_valid_acc"
 SWEEP = (0.3, 1.0, 3.0, 10.0)
 FASHION_14 = ("+dataset.options.size=14", "dataset.shape=[1,14,14]")  # a quarter of the 28 px search's cost

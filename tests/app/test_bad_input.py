@@ -94,6 +94,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
     f["nb_genotype"].write_text(NB_ARCH)
     f["bad_table"] = tmp_path / "bad.csv"
     f["bad_table"].write_text("name,loss\nfoo,1.0\n")
+    f["one_row_table"] = tmp_path / "one_row.csv"  # the right columns, one cell of 15,625
+    f["one_row_table"].write_text(f"arch_str,cifar10_valid_acc\n{NB_ARCH},90.0\n")
     f["idx_root"] = tmp_path / "mnist"
     f["idx_root"].mkdir()
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -139,6 +141,18 @@ TABLE = [
     ("irlas-search", [*SEARCH, "benchmark.table={empty_dir}/none.csv"], ["none.csv", "no such benchmark table"]),
     ("irlas-search", [*SEARCH, "benchmark.table={bad_table}"], ["bad.csv", "arch column"]),
     ("irlas-search", [*SEARCH, "benchmark.table={pickle_table}"], ["nb201.pkl", "benchmark.allow_pickle=true", "CSV"]),
+    ("irlas-search", [*SEARCH, "benchmark.table={one_row_table}"], ["one_row.csv", "covers 1 of the 15,625",
+                                                                     "15,624 missing"]),
+    # NATS-Bench files: missing, a pickle without the opt-in, the wrong space
+    ("irlas-search", [*SEARCH, "benchmark.nats={empty_dir}/nats.pbz2", "benchmark.allow_pickle=true"],
+     ["nats.pbz2", "no such NATS-Bench file"]),
+    ("irlas-search", [*SEARCH, "benchmark.nats={pickle_table}"], ["nb201.pkl", "benchmark.allow_pickle=true"]),
+    ("irlas-search", [*SEARCH, "space=darts", "benchmark.nats={pickle_table}"], ["benchmark.nats", "space=nb201"]),
+    # a custom expert that is not a cell of the space
+    ("irlas-search", [*SEARCH, "space=darts", """expert.darts=['Genotype(normal=[("sep_conv_3x3", 9)])']"""],
+     ["expert.darts[0]", "not a darts cell", "expert=resnext"]),
+    ("irlas-search", [*SEARCH, "expert.nb201=['|nor_conv_3x3~0|+|sep_conv_3x3~0|none~1|']"],
+     ["expert.nb201[0]", "expert=resnext"]),
     # resume=true with checkpoints that are corrupt, hostile or of another run
     ("irlas-search", [*SEARCH, "resume=true", "hydra.run.dir={junk_ckpt.parent}"], ["checkpoint.pt", "not a readable"]),
     ("irlas-search", [*SEARCH, "resume=true", "hydra.run.dir={evil_ckpt.parent}"], ["checkpoint.pt", "refused"]),
@@ -164,6 +178,8 @@ TABLE = [
     ("irlas-eval", [*EVAL, "hydra.run.dir={plain_file}/run"], ["a_file"]),
     ("irlas-eval", [*EVAL, "genotype=DARTS_V2", "benchmark.table={bad_table}"], ["benchmark.table", "DARTS"]),
     ("irlas-eval", [*EVAL, "genotype={nb_genotype}", "benchmark.table={pickle_table}"], ["allow_pickle"]),
+    ("irlas-eval", [*EVAL, "genotype={nb_genotype}", "benchmark.table={one_row_table}"], ["covers 1 of the 15,625"]),
+    ("irlas-eval", [*EVAL, "genotype=DARTS_V2", "benchmark.nats={pickle_table}"], ["benchmark.nats", "DARTS"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={evil_ckpt.parent}"], ["checkpoint.pt", "refused"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={junk_ckpt.parent}"], ["checkpoint.pt", "not a readable"]),
     ("irlas-eval", [*EVAL, "resume=true", "hydra.run.dir={other_space_ckpt.parent}"], ["irlas-search"]),
@@ -195,6 +211,27 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(program, args, needles,
         after = {p.name: p.stat().st_mtime_ns for p in d.iterdir()} if d.is_dir() else {}
         assert {k: v for k, v in after.items() if k in OUTPUTS} == {k: v for k, v in before[d].items() if k in OUTPUTS}
     assert not files["marker"].exists(), "a crafted file ran code on load"
+
+
+@pytest.mark.parametrize("program, args", [
+    ("irlas-search", [*SEARCH, "search.epochs=-1"]),  # a rejected override
+    ("irlas-search", [*SEARCH, "benchmark.table={one_row_table}"]),  # found after Hydra made the run directory
+    ("irlas-search", ["dataset=cifar10", "dataset.root={empty_dir}/nowhere"]),
+    ("irlas-eval", [*EVAL, "eval.epochs=-1"]),
+])
+def test_a_rejected_run_leaves_no_run_directory(program, args, files, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "runs" / "a"
+    code, err = run_main(program, [*[_fill(a, files) for a in args], f"hydra.run.dir={run}"], monkeypatch, capsys)
+    assert code == 2, err
+    assert not run.exists(), sorted(p.name for p in run.iterdir())
+
+
+def test_a_rejected_resume_keeps_the_directory_it_found(files, tmp_path, monkeypatch, capsys):
+    run = files["junk_ckpt"].parent
+    (run / "irlas-search.log").write_text("the earlier run's log\n")
+    code, err = run_main("irlas-search", [*SEARCH, "search.epochs=-1", f"hydra.run.dir={run}"], monkeypatch, capsys)
+    assert code == 2, err
+    assert (run / "checkpoint.pt").is_file() and (run / "irlas-search.log").read_text() == "the earlier run's log\n"
 
 
 def test_a_genotype_file_is_quoted_at_most_80_characters(files, tmp_path, monkeypatch, capsys):

@@ -27,3 +27,8 @@ def test_genotype_is_logged_when_it_changes():
     assert genotype_change([a]) == "epoch 1: genotype is A"
     assert genotype_change([a, dict(a, epoch=2)]) is None
     assert genotype_change([a, b]) == "epoch 2: genotype changed to B"
+
+
+def test_epoch_line_shows_the_benchmark_accuracy_of_nb201_rows():
+    assert "bench" not in epoch_line(ROW, 6)
+    assert "bench 89.41" in epoch_line({**ROW, "benchmark_acc": 89.4134}, 6)

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "prior_benchmark.py"
-TABLE = ROOT.parent / "shared" / "data" / "nb201_cifar10_valid.csv"
+TABLE = ROOT / "src" / "irlas_darts" / "resources" / "nb201_cifar10_valid.csv"  # the packaged table
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -21,7 +21,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not TABLE.is_file(), reason="needs ../shared/data beside the checkout (CI lays it there)")
+@pytest.mark.skipif(not TABLE.is_file(), reason="needs the packaged NAS-Bench-201 table")
 def test_smoke_suite_reports_what_the_runs_wrote(tmp_path):
     res = bench("--suites", "smoke", "--seeds", "0", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr

@@ -22,7 +22,7 @@ LAYERS = [
     {"spaces"},
     {"ops", "data", "topology", "optim", "distributed"},
     {"networks", "regularizers", "viz"},
-    {"search", "evaluation"},
+    {"search", "evaluation", "prior"},
     {"report"},
     {"app"},
 ]

@@ -72,6 +72,15 @@ def test_the_installed_wheel_runs_from_any_directory(installed, tmp_path):
     assert search.returncode == 0, search.stderr
     metrics = json.loads((work / "sweep" / "0" / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["dataset"] == "synthetic"
+    # the packaged NAS-Bench-201 table ships in the wheel: an NB201 search is scored with no option
+    assert metrics["benchmark"]["cifar10_valid_acc"] > 0 and 0 < metrics["benchmark_percentile"]["cifar10_valid_acc"] < 100
+    assert (work / "sweep" / "0" / "benchmark_curve.png").is_file()
+    # the drop-in prior finds the shipped experts inside the installed package
+    prior = sh(bin_ / "python", "-c", "import torch; from irlas_darts.prior import Prior; "
+               "p = Prior('darts', 'resnext'); torch.manual_seed(0); a = (0.1 * torch.randn(14, 8)).requires_grad_(); "
+               "p.loss(a, torch.randn(14, 8)).backward(); print(len(p.expert), float(a.grad.abs().sum()) > 0)",
+               cwd=work, env=env())
+    assert prior.returncode == 0 and prior.stdout.split() == ["2", "True"], prior.stdout + prior.stderr
 
     cfg = sh(bin_ / "python", "-m", "irlas_darts", "--cfg", "job", "space=nb201", cwd=work, env=env())
     assert cfg.returncode == 0 and "name: nb201" in cfg.stdout, cfg.stderr

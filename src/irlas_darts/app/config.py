@@ -136,10 +136,13 @@ class RuntimeConfig:
 
 @dataclass
 class BenchmarkConfig:
-    table: Optional[str] = None  # NAS-Bench-201 table (CSV; a pandas pickle only with allow_pickle)
+    # NAS-Bench-201 table: packaged (the shipped CIFAR-10 validation table, nb201 runs only), a path (CSV; a pandas
+    # pickle only with allow_pickle) or null (no lookups)
+    table: Optional[str] = "packaged"
     arch_column: Optional[str] = None  # default: the first of arch_str / cellstr / arch present
     accuracy_columns: list[str] = field(default_factory=list)  # default: every column with 'acc' in its name
     allow_pickle: bool = False  # a pickled table can run code when loaded: read one only when set
+    nats: Optional[str] = None  # NATS-Bench topology file / fast-mode folder (pickles: needs allow_pickle, nats_bench)
 
 
 @dataclass
@@ -289,11 +292,27 @@ def validate_search_config(cfg: DictConfig) -> None:
         raise ConfigError(f"space.layers={cfg.space.layers} is not valid for nb201; use a multiple of 3 (3 stages of N cells)")
     regularizer_options(cfg)
     algorithm_options(cfg)
-    if cfg.benchmark.table and cfg.space.name != "nb201":
+    check_expert(cfg)
+    if cfg.benchmark.table not in (None, "", "packaged") and cfg.space.name != "nb201":
         raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table and applies to space=nb201 "
                           f"only; this search has space={cfg.space.name}: drop benchmark.table or use space=nb201")
+    if cfg.benchmark.nats and cfg.space.name != "nb201":
+        raise ConfigError(f"benchmark.nats={cfg.benchmark.nats} is NATS-Bench's topology space (NAS-Bench-201) and "
+                          f"applies to space=nb201 only; this search has space={cfg.space.name}: drop benchmark.nats")
     if cfg.evaluate.enabled:
         validate_eval_config(cfg.evaluate, "evaluate")
+
+
+def check_expert(cfg: DictConfig) -> None:
+    """The expert's cells for the searched space parse as cells of that space (custom ``expert.<space>=[...]``)."""
+    from ..spaces import create_space
+    from ..topology import expert_cells, expert_texts
+
+    space = create_space(cfg.space.name)
+    try:
+        expert_cells(space, expert_texts(cfg.expert, space))
+    except ValueError as err:
+        raise ConfigError(f"{err}; fix expert.{space.name} or pick a shipped expert (expert=resnext or resnet)") from None
 
 
 def validate_eval_app_config(cfg: DictConfig) -> None:

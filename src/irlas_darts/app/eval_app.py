@@ -16,11 +16,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from ..spaces import NB201Genotype
+from .benchmarks import Benchmarks, explicit_table
 from .cli import hydra_entry
 from .config import ConfigError, conf_dir, validate_eval_app_config
 from .errors import run_guarded
 from .evaluation_run import evaluate_genotype, resolve_genotype
 from .io import write_json
+from .rundir import discard_if_rejected
 from .runtime import setup_runtime
 
 log = logging.getLogger("irlas_darts.eval")
@@ -30,21 +32,17 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Check everything (config, genotype, benchmark table) before training, then train and measure."""
     validate_eval_app_config(cfg)
     genotype = resolve_genotype(cfg.genotype)
-    table = None
-    if cfg.benchmark.table:
-        if not isinstance(genotype, NB201Genotype):
-            raise ConfigError(f"benchmark.table={cfg.benchmark.table} is a NAS-Bench-201 table; genotype="
-                              f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.table")
-        from ..evaluation import load_table
-
-        b = cfg.benchmark
-        table = load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
-                           allow_pickle=b.allow_pickle)
+    if not isinstance(genotype, NB201Genotype):
+        for key, given in (("table", explicit_table(cfg.benchmark)), ("nats", bool(cfg.benchmark.nats))):
+            if given:
+                raise ConfigError(f"benchmark.{key}={cfg.benchmark[key]} is a NAS-Bench-201 benchmark; genotype="
+                                  f"{cfg.genotype} is a DARTS-space genotype: drop benchmark.{key}")
+    bench = Benchmarks.open(cfg.benchmark, "nb201" if isinstance(genotype, NB201Genotype) else "darts")
     runtime = setup_runtime(cfg)
     metrics = evaluate_genotype(genotype, cfg.eval, cfg.dataset, run_dir, runtime=runtime, seed=cfg.seed,
                                 resume=cfg.resume, progress=cfg.logger.progress)
-    if table is not None:
-        metrics["benchmark"] = table.lookup(genotype)
+    if bench.active:
+        metrics.update(bench.final(genotype))
         write_json(Path(run_dir) / "metrics.json", metrics)
     lat = metrics["latency_ms"]
     log.info("%s | params %.3fM (+%.3fM aux) | %.1fM multiply-adds | latency %s | test_acc %s",
@@ -56,7 +54,9 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="irlas_eval")
 def _hydra_main(cfg: DictConfig) -> float:
-    metrics = run_guarded("irlas-eval", lambda: run_eval(cfg, HydraConfig.get().runtime.output_dir))
+    run_dir = HydraConfig.get().runtime.output_dir
+    with discard_if_rejected(run_dir):  # bad input leaves no run directory behind
+        metrics = run_guarded("irlas-eval", lambda: run_eval(cfg, run_dir))
     return float(metrics.get("test_acc", 0.0))
 
 

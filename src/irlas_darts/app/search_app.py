@@ -28,12 +28,14 @@ from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
 from ..viz import draw_genotype
+from .benchmarks import EPOCH_COLUMN, Benchmarks
 from .cli import hydra_entry
 from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
 from .errors import run_guarded
 from .io import atomic_write_text, restore, save_checkpoint, write_csv, write_json
 from .launch import check_world, load_resume_state, rank_overrides, start, summary
 from .progress import progress_bar
+from .rundir import discard_if_rejected
 from .runtime import Runtime, check_batch, load_data, seed_everything, setup_runtime
 from .tracking import Tracker
 
@@ -111,6 +113,8 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     for key, name in (("margin", "margin"), ("distance_to_expert", "distance")):
         if row.get(key) is not None:
             parts.append(f"{name} {row[key]:.3f}")
+    if row.get(EPOCH_COLUMN) is not None:  # NB201: the derived cell's benchmark accuracy
+        parts.append(f"bench {row[EPOCH_COLUMN]:.2f}")
     for key in sorted(k for k in row if k.startswith("param_free")):
         parts.append(f"param_free {key[len('param_free'):].lstrip('_')} {row[key]}".replace("  ", " "))
     parts.append(f"{row['seconds']:.1f}s")
@@ -124,15 +128,9 @@ def genotype_change(history: list[dict[str, Any]]) -> str | None:
     return f"epoch {history[-1]['epoch']}: genotype {'changed to' if len(history) > 1 else 'is'} {history[-1]['genotype']}"
 
 
-def prepare_benchmark(cfg: DictConfig) -> Any:
-    """Read and check the NAS-Bench-201 table before the search (a bad path must not cost a whole search)."""
-    if not cfg.benchmark.table:
-        return None
-    from ..evaluation.benchmark import load_table
-
-    b = cfg.benchmark
-    return load_table(b.table, arch_column=b.arch_column, accuracy_columns=list(b.accuracy_columns) or None,
-                      allow_pickle=b.allow_pickle)
+def prepare_benchmark(cfg: DictConfig) -> Benchmarks:
+    """Read and check the NAS-Bench-201 table (and NATS-Bench file) before the search: a bad one must not cost a search."""
+    return Benchmarks.open(cfg.benchmark, cfg.space.name)
 
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:
@@ -161,7 +159,7 @@ def run_search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.DistContext) -> dict[str, Any]:
     main = ctx.is_main
-    table = prepare_benchmark(cfg)
+    bench = prepare_benchmark(cfg)
     searcher, space, dataset = build_searcher(cfg, runtime)
     checkpoint = run_dir / "checkpoint.pt"
     if cfg.resume:
@@ -179,6 +177,8 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     while not searcher.done:
         bar = progress_bar(f"epoch {searcher.epoch + 1}/{epochs}", enabled=cfg.logger.progress and main)
         row = searcher.train_epoch(progress=bar)
+        if bench.table is not None:  # the row is the history's: history.csv and the checkpoint carry it
+            row[EPOCH_COLUMN] = bench.epoch_score(row["genotype"])
         change = genotype_change(searcher.history)
         if change:
             log.info(change)
@@ -225,10 +225,12 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     write_json(run_dir / "genotype.json", genotype.to_json())
     atomic_write_text(run_dir / "genotype.txt", genotype.to_text() + "\n")
     write_json(run_dir / "metrics.json", metrics)
-    if table is not None:
-        metrics["benchmark"] = table.lookup(genotype.to_text())
+    if bench.active:
+        metrics.update(bench.final(genotype.to_text()))
         write_json(run_dir / "metrics.json", metrics)
     pictures = draw_genotype(genotype, run_dir, prefix="cell")
+    if bench.table is not None:
+        pictures.append(bench.draw_curve(searcher.history, list(cfg.expert.nb201), run_dir / "benchmark_curve.png"))
     if cfg.evaluate.enabled:
         from .evaluation_run import evaluate_genotype
 
@@ -246,7 +248,9 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
 
 @hydra.main(version_base="1.3", config_path=conf_dir(), config_name="irlas_search")
 def _hydra_main(cfg: DictConfig) -> float:
-    metrics = run_guarded("irlas-search", lambda: run_search(cfg, HydraConfig.get().runtime.output_dir))
+    run_dir = HydraConfig.get().runtime.output_dir
+    with discard_if_rejected(run_dir):  # bad input leaves no run directory behind
+        metrics = run_guarded("irlas-search", lambda: run_search(cfg, run_dir))
     return float(metrics["val_acc"])
 
 

@@ -4,19 +4,40 @@ The table is a CSV file or a pickled pandas DataFrame with one row per architect
 their values are averaged). Architecture strings are compared in normalized form, so spacing does not matter.
 Unpickling can run arbitrary code, so a pickled table is refused unless the caller opts in (``allow_pickle``,
 ``benchmark.allow_pickle=true``); the message says how to convert it to CSV instead.
+
+The package ships one table, NAS-Bench-201's CIFAR-10 validation accuracy of all 15,625 cells
+(``resources/nb201_cifar10_valid.csv``, see ``resources/NB201_LICENSE.txt``): ``packaged_table_path()``. A table
+that scores searches must cover the whole space (``require_complete``), or a search would learn only at its end that
+its cell is not there; a complete table also ranks a cell among all of them (``percentile``).
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from ..spaces import GenotypeError, NB201Genotype
+from ..spaces import NB201_OPS, GenotypeError, NB201Genotype
 
 ARCH_COLUMNS = ("arch_str", "cellstr", "arch")
+PACKAGED = "packaged"  # benchmark.table's default: the table shipped in the package
+PACKAGED_TABLE = "nb201_cifar10_valid.csv"
+NB201_CELLS = len(NB201_OPS) ** 6  # 15,625: every op on each of the 6 edges
+
+
+def packaged_table_path() -> Path:
+    """The shipped NAS-Bench-201 CIFAR-10 validation table (all 15,625 cells)."""
+    return Path(str(resources.files("irlas_darts.resources").joinpath(PACKAGED_TABLE)))
+
+
+def all_arch_strings() -> list[str]:
+    """The canonical arch strings of every NAS-Bench-201 cell, in a fixed order."""
+    return ["|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops) for ops in itertools.product(NB201_OPS, repeat=6)]
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pd", ".pkl.gz", ".pkl.bz2", ".pkl.xz", ".pkl.zip")
 
 
@@ -39,6 +60,7 @@ class BenchmarkTable:
     accuracy_columns: list[str]
     rows: dict[str, dict[str, float]] = field(repr=False)
     counts: dict[str, int] = field(repr=False)
+    _sorted_columns: dict[str, list[float]] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -52,6 +74,35 @@ class BenchmarkTable:
             raise BenchmarkError(f"{self.path}: arch {key} not found in column {self.arch_column!r} "
                                  f"({len(self.rows)} archs); check the table is NAS-Bench-201 for this space")
         return dict(self.rows[key])
+
+    def require_complete(self, what: str = "benchmark.table") -> None:
+        """Refuse a table that does not hold every NAS-Bench-201 cell (a search may find any of them)."""
+        absent = [a for a in all_arch_strings() if a not in self.rows]
+        if not absent:
+            return
+        missing, example = len(absent), absent[0]
+        raise BenchmarkError(f"{self.path}: covers {NB201_CELLS - missing:,} of the {NB201_CELLS:,} NAS-Bench-201 cells "
+                             f"({missing:,} missing, e.g. {example}); give {what} a table of the whole space")
+
+    def _sorted(self, column: str) -> list[float]:
+        if column not in self._sorted_columns:
+            self._sorted_columns[column] = sorted(v[column] for v in self.rows.values() if not math.isnan(v[column]))
+        return self._sorted_columns[column]
+
+    def percentile(self, arch: str | NB201Genotype, column: str | None = None) -> float:
+        """Share (%) of the table's cells that score below ``arch`` in ``column`` (ties count half)."""
+        column = column or self.accuracy_columns[0]
+        value = self.lookup(arch)[column]
+        values = self._sorted(column)
+        below = bisect.bisect_left(values, value)
+        ties = bisect.bisect_right(values, value) - below
+        return 100.0 * (below + 0.5 * ties) / len(values)
+
+    def best(self, column: str | None = None) -> tuple[str, float]:
+        """The cell with the highest value of ``column`` and that value."""
+        column = column or self.accuracy_columns[0]
+        arch = max((a for a, v in self.rows.items() if not math.isnan(v[column])), key=lambda a: self.rows[a][column])
+        return arch, self.rows[arch][column]
 
 
 def _is_pickle(path: Path) -> bool:

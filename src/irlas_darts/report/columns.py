@@ -91,12 +91,24 @@ def _benchmark_columns(jobs: list[JobRecord]) -> list[Column]:
             for n in names]
 
 
+def _percentile_columns(jobs: list[JobRecord]) -> list[Column]:
+    """The found cell's rank among all the benchmark's cells (%), per accuracy column (``benchmark_percentile``)."""
+    names: list[str] = []
+    for job in jobs:
+        pct = job.metrics.get("benchmark_percentile")
+        if isinstance(pct, dict):
+            names += [k for k, v in pct.items() if finite(v) is not None and k not in names]
+    return [Column(f"benchmark_percentile:{n}", f"benchmark percentile {n}",
+                   lambda j, n=n: finite(lookup(j.metrics, "benchmark_percentile", n)), "small") for n in names]
+
+
 def candidate_columns(jobs: list[JobRecord]) -> list[Column]:
     """Every quantity the summary may show, in display order (those without data are dropped by ``build_report``)."""
     return [
         Column("val_acc", "supernet val_acc", lambda j: finite(j.metrics.get("val_acc")), "acc"),
         Column("test_acc", "test_acc", lambda j: finite(lookup(j.eval, "test_acc")), "acc"),
         *_benchmark_columns(jobs),
+        *_percentile_columns(jobs),
         Column("params", "params", lambda j: finite(lookup(j.eval, "params")), "count"),
         Column("flops", "FLOPs", lambda j: finite(lookup(j.eval, "flops")), "count"),
         Column("latency_ms", "latency b=1 (ms)", lambda j: finite(lookup(j.eval, "latency_ms", "batch_1"))),
