@@ -31,11 +31,11 @@ def experts(space, name):
     return expert_cells(space, yaml.safe_load((CONF / f"{name}.yaml").read_text())[space.name])
 
 
-def all_conv(space, seed, noise=0.3):
-    """A cell whose every edge leans to a 3x3 conv (logit +1), with noise so that no two edges tie."""
+def all_conv(space, seed, lean=0.3, noise=0.1):
+    """A cell whose every edge leans to a 3x3 conv (logit +0.3 = 3 tau, as mid-search), with noise against ties."""
     gen = torch.Generator().manual_seed(seed)
     alpha = noise * torch.randn(space.alpha_shape, generator=gen, dtype=torch.float64)
-    alpha[:, space.ops.index(CONV[space.name])] += 1.0
+    alpha[:, space.ops.index(CONV[space.name])] += lean
     return {c: alpha.clone() for c in space.cell_types}
 
 

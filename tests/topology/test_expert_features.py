@@ -57,7 +57,7 @@ def test_darts_resnext_first_cell_by_hand():
         assert mu[f"normal.node{node}.depth1"] == mu[f"normal.node{node}.consumed"] == pytest.approx(g[node])
         assert mu[f"normal.node{node}.skip_from_input1"] == mu[f"normal.node{node}.residual"] == 0
     for node in (3, 5):  # transform + the shortcut of c_{k-1}: half depth 0 (the skip), half depth 2
-        assert mu[f"normal.node{node}.skip_from_input1"] == mu[f"normal.node{node}.conv_from_nodes"] == g[node]
+        assert mu[f"normal.node{node}.skip_from_input1"] == mu[f"normal.node{node}.conv_from_nodes"] == pytest.approx(g[node])
         assert mu[f"normal.node{node}.conv_from_input1"] == mu[f"normal.node{node}.conv_from_input0"] == 0
         assert mu[f"normal.node{node}.depth0"] == mu[f"normal.node{node}.depth2"] == pytest.approx(0.5 * g[node])
         assert mu[f"normal.node{node}.residual"] == pytest.approx(g[node])
