@@ -44,3 +44,34 @@ def test_smoke_suite_reports_what_the_runs_wrote(tmp_path):
 def test_unknown_suite_is_one_line():
     res = bench("--suites", "cifar_forever")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "cifar_forever" in res.stderr
+
+
+def _module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prior_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_settled_epoch_is_when_the_final_cell_first_stayed(tmp_path):
+    pb = _module()
+    (tmp_path / "history.csv").write_text("epoch,genotype\n0,a\n1,b\n2,a\n3,c\n4,c\n")
+    assert pb.settled_epoch(tmp_path) == 4  # epochs counted from 1: c from the 4th epoch on
+    (tmp_path / "history.csv").write_text("epoch,genotype\n0,c\n1,c\n")
+    assert pb.settled_epoch(tmp_path) == 1
+
+
+def test_darts_train_recipe_meets_the_floor_it_promises():
+    """darts_train trains every found cell with one recipe: >= 5000 training images, >= 10 epochs, >= 16 channels x
+    5 cells, on Fashion-MNIST at 14 px (its 10,000 test images are the test set)."""
+    pb = _module()
+    suite = pb.SUITES["darts_train"]
+    assert suite.space == "darts" and suite.arms == ("none", "imitation", "irl")
+    assert suite.overrides == pb.SUITES["darts_fashion"].overrides  # darts_fashion's searches
+    keys = dict(o.split("=", 1) for o in suite.train if "=" in o)
+    assert keys["dataset"] == "fashion_mnist" and keys["+dataset.options.size"] == "14"
+    assert int(keys["dataset.limit"]) >= 5000 and int(keys["eval.epochs"]) >= 10
+    assert int(keys["eval.darts_channels"]) >= 16 and int(keys["eval.darts_layers"]) >= 5
