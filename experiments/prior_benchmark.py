@@ -185,6 +185,15 @@ def collapsed_epochs(run_dir: Path, space: str, cell: str) -> int:
         return sum(int(row[f"param_free_{cell}"]) >= threshold for row in csv.DictReader(fh))
 
 
+def has_shortcut(space_name: str, genotype_text: str, cell: str) -> bool:
+    """Read off the genotype (not metrics.json), so runs made before the statistic existed are judged the same way."""
+    from irlas_darts.spaces import create_space
+    from irlas_darts.topology import cell_statistics
+
+    space = create_space(space_name)
+    return bool(cell_statistics(space, space.genotype_from_text(genotype_text), cell)["shortcut"])
+
+
 def settled_epoch(run_dir: Path) -> int:
     """The epoch (from 1) from which the derived cell stays the final one: when the search made its choice."""
     with (run_dir / "history.csv").open() as fh:
@@ -206,7 +215,7 @@ def summarise(metrics: dict[str, Any], params: dict[str, float], run_dir: Path) 
         "collapsed_epochs": collapsed_epochs(run_dir, metrics["space"], cell),
         "epochs": metrics["epochs"],
         "latency_ms": (metrics.get("eval", {}).get("latency_ms") or {}).get("batch_1", math.nan),
-        "shortcut": bool(stats.get("shortcut", False)),
+        "shortcut": has_shortcut(metrics["space"], metrics["genotype_text"], cell),
         "settled": settled_epoch(run_dir),
     }
     if "trained" in metrics:
@@ -393,6 +402,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "prior")
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="NAS-Bench-201 CIFAR-10 table (CSV)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target check fails")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="run nothing: report the jobs that have finished (e.g. while a long benchmark still runs)")
     args = ap.parse_args()
 
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
@@ -408,6 +419,9 @@ def main() -> int:
     seeds = parse_seeds(args.seeds)
     sweep = tuple(r.strip() for r in args.sweep_regs.split(",") if r.strip()) if args.sweep else ()
     jobs = make_jobs(suites, seeds, sweep, table)
+    if args.cached_only:
+        jobs = [j for j in jobs if (args.out / "runs" / j.key / "metrics.json").is_file()
+                and (not SUITES[j.suite].train or (args.out / "runs" / j.key / "trained" / "metrics.json").is_file())]
     params = read_params(table)
     args.out.mkdir(parents=True, exist_ok=True)
 
