@@ -98,7 +98,7 @@ def search_overrides(sizes: Sizes, device: str, algorithm: str, space: str, orde
             *([f"runtime.threads={sizes.threads}"] if sizes.threads else [])]
 
 
-def searches_worker(device: str, out: Path, work: Path) -> None:
+def searches_worker(device: str, out: Path, work: Path, algorithms: list[str], spaces: list[str]) -> None:
     """Run every (algorithm, space, order) search in turn in this process, one JSON line each as it finishes."""
     from hydra import compose, initialize_config_dir
 
@@ -107,9 +107,9 @@ def searches_worker(device: str, out: Path, work: Path) -> None:
 
     sizes = CUDA_SIZES if device == "cuda" else CPU_SIZES
     register_configs()
-    for space in SPACES:
+    for space in spaces:
         for order in ORDERS:
-            for algorithm in ALGORITHMS:
+            for algorithm in algorithms:
                 row: dict[str, Any] = {"algorithm": algorithm, "space": space, "order": order}
                 start = time.perf_counter()
                 try:
@@ -126,15 +126,16 @@ def searches_worker(device: str, out: Path, work: Path) -> None:
                     f.write(json.dumps(row) + "\n")
 
 
-def run_searches(device: str, budget: float, work: Path) -> dict[str, Any]:
+def run_searches(device: str, budget: float, work: Path, algorithms: list[str], spaces: list[str]) -> dict[str, Any]:
     out = work / "searches.jsonl"
-    cmd = [sys.executable, __file__, "--searches-worker", "--device", device, "--work", str(work)]
+    cmd = [sys.executable, __file__, "--searches-worker", "--device", device, "--work", str(work),
+           "--algorithms", ",".join(algorithms), "--spaces", ",".join(spaces)]
     res = _run(cmd, budget)
     done = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
     seen = {(r["algorithm"], r["space"], r["order"]) for r in done}
     reason = "not reached: the part's budget ran out" if res["timed_out"] else f"not run: worker {res['status']}"
     missing = [{"algorithm": a, "space": s, "order": o, "status": "missing", "error": reason}
-               for s in SPACES for o in ORDERS for a in ALGORITHMS if (a, s, o) not in seen]
+               for s in spaces for o in ORDERS for a in algorithms if (a, s, o) not in seen]
     runs = done + missing
     return {**res, "status": "ok" if all(r["status"] == "ok" for r in runs) else "failed", "runs": runs}
 
@@ -290,20 +291,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
     ap.add_argument("--json", type=Path, default=Path("gpu_check.json"), help="where the results go")
     ap.add_argument("--budget", type=float, default=TOTAL_BUDGET_S, help="seconds for all parts together")
+    ap.add_argument("--algorithms", default=",".join(ALGORITHMS), help="the searches' algorithms (default: all)")
+    ap.add_argument("--spaces", default=",".join(SPACES), help="the searches' spaces (default: both)")
     ap.add_argument("--searches-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    algorithms = [a for a in args.algorithms.split(",") if a]
+    spaces = [s for s in args.spaces.split(",") if s]
     if args.searches_worker:
-        searches_worker(args.device, args.work / "searches.jsonl", args.work)
+        searches_worker(args.device, args.work / "searches.jsonl", args.work, algorithms, spaces)
         return 0
     if args.probe_worker:
         probe_worker(args.device, args.work)
         return 0
     selected = [p for p in args.parts.split(",") if p]
-    unknown = [p for p in selected if p not in PARTS]
-    if unknown:
-        refuse(f"--parts: unknown {unknown[0]!r}; choose from {', '.join(PARTS)}")
+    for flag, given, known in (("--parts", selected, PARTS), ("--algorithms", algorithms, ALGORITHMS),
+                               ("--spaces", spaces, SPACES)):
+        unknown = [g for g in given if g not in known]
+        if unknown:
+            refuse(f"{flag}: unknown {unknown[0]!r}; choose from {', '.join(known)}")
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -327,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             if part == "tests":
                 result["parts"][part] = run_tests(budget)
             elif part == "searches":
-                result["parts"][part] = run_searches(args.device, budget, work)
+                result["parts"][part] = run_searches(args.device, budget, work, algorithms, spaces)
             elif part == "bench":
                 result["parts"][part] = run_bench(args.device, sizes, budget)
             else:

@@ -80,22 +80,34 @@ def test_without_a_first_order_step_there_is_no_projection():
     assert "not available" in gpu_check.build_table(result)
 
 
+def test_an_unknown_part_or_algorithm_is_refused_in_one_line(tmp_path):
+    for flag, value in (("--parts", "bench,warp"), ("--algorithms", "darts,enas")):
+        res = run(flag, value, "--device", "cpu", cwd=tmp_path, timeout=120)
+        assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+        assert flag in res.stderr and value.split(",")[1] in res.stderr
+
+
 @pytest.mark.slow
-def test_cpu_dry_run_drives_every_part(tmp_path):
+def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
+    """Two algorithms in one space, first and second order (the worker, its JSON lines, the budget), the three bench
+    modes in their own processes, the app and the process-group probe under torchrun. (``pytest -m cuda`` is left out
+    here: it would collect the whole suite inside the suite.)"""
     out = tmp_path / "check.json"
-    res = run("--device", "cpu", "--json", str(out), cwd=tmp_path, timeout=600)
+    res = run("--device", "cpu", "--parts", "searches,bench,torchrun", "--algorithms", "darts,gdas",
+              "--spaces", "nb201", "--json", str(out), cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     result = json.loads(out.read_text())
     parts = result["parts"]
-    assert set(parts) == {"tests", "searches", "bench", "torchrun"}
+    assert set(parts) == {"searches", "bench", "torchrun"}
     assert all(p["status"] == "ok" for p in parts.values()), {k: p["status"] for k, p in parts.items()}
-    assert parts["tests"]["counts"].get("passed", 0) >= 1  # -m cuda selected the tests that run on the CPU too
     runs = parts["searches"]["runs"]
-    assert len(runs) == 16 and all(r["status"] == "ok" and r["device"] == "cpu" for r in runs)
+    assert sorted((r["algorithm"], r["order"]) for r in runs) == [
+        ("darts", "first"), ("darts", "second"), ("gdas", "first"), ("gdas", "second")]
+    assert all(r["status"] == "ok" and r["device"] == "cpu" and r["space"] == "nb201" for r in runs)
     assert [r["mode"] for r in parts["bench"]["rows"]] == ["first", "second_exact", "second_fd"]
-    assert all(r["median_ms"] > 0 for r in parts["bench"]["rows"])
+    assert all(r["median_ms"] > 0 and "error" not in r for r in parts["bench"]["rows"])
     probe = parts["torchrun"]["probe"]
     assert probe["backend"] == "gloo" and probe["sum"] == probe["want"] == 1.0
     assert parts["torchrun"]["app"]["device"] == "cpu"
     assert res.stdout.strip() == result["table"].strip()
-    assert "tiny CPU dry run" in res.stdout
+    assert "| tests |  | not run |" in res.stdout and "tiny CPU dry run" in res.stdout
