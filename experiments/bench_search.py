@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 MODES = {
     "first": dict(order="first", hvp="exact", regularizer="none"),
     "second_exact": dict(order="second", hvp="exact", regularizer="none"),
+    "second_jvp": dict(order="second", hvp="jvp", regularizer="none"),
     "second_fd": dict(order="second", hvp="finite_difference", regularizer="none"),
     "first+irl": dict(order="first", hvp="exact", regularizer="irl"),
 }

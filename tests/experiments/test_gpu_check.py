@@ -104,7 +104,7 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
     assert sorted((r["algorithm"], r["order"]) for r in runs) == [
         ("darts", "first"), ("darts", "second"), ("gdas", "first"), ("gdas", "second")]
     assert all(r["status"] == "ok" and r["device"] == "cpu" and r["space"] == "nb201" for r in runs)
-    assert [r["mode"] for r in parts["bench"]["rows"]] == ["first", "second_exact", "second_fd"]
+    assert [r["mode"] for r in parts["bench"]["rows"]] == ["first", "second_exact", "second_jvp", "second_fd"]
     assert all(r["median_ms"] > 0 and "error" not in r for r in parts["bench"]["rows"])
     probe = parts["torchrun"]["probe"]
     assert probe["backend"] == "gloo" and probe["sum"] == probe["want"] == 1.0
