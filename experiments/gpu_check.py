@@ -74,7 +74,7 @@ class Sizes:
 
 CUDA_SIZES = Sizes(batch=64, image=32, classes=10, n_train=512, channels={"darts": 16, "nb201": 16},
                    layers={"darts": 8, "nb201": 15}, bench_steps=3, bench_warmup=1, threads=None,
-                   budgets={"tests": 60, "searches": 210, "bench": 120, "torchrun": 70})
+                   budgets={"tests": 90, "searches": 190, "bench": 130, "torchrun": 60})
 CPU_SIZES = Sizes(batch=8, image=8, classes=4, n_train=32, channels={"darts": 4, "nb201": 4},
                   layers={"darts": 3, "nb201": 3}, bench_steps=1, bench_warmup=0, threads=1,
                   budgets={"tests": 120, "searches": 120, "bench": 120, "torchrun": 120})
