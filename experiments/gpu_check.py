@@ -146,15 +146,16 @@ def run_tests(budget: float) -> dict[str, Any]:
     return {**res, "counts": counts}
 
 
-def run_bench(device: str, sizes: Sizes, budget: float) -> dict[str, Any]:
-    """First order, exact second order and finite differences, one process each (bench_search's machinery)."""
+def run_bench(device: str, sizes: Sizes, budget: float, modes: list[str]) -> dict[str, Any]:
+    """First order, exact second order (both forms) and finite differences, one process each (bench_search's
+    machinery)."""
     import bench_search
 
     start = time.monotonic()
-    rows = bench_search.run(list(BENCH_MODES), [sizes.batch], sizes.bench_steps, sizes.bench_warmup, device,
+    rows = bench_search.run(modes, [sizes.batch], sizes.bench_steps, sizes.bench_warmup, device,
                             sizes.threads,
                             channels=sizes.channels["darts"], layers=sizes.layers["darts"], size=sizes.image,
-                            timeout=budget / len(BENCH_MODES))
+                            timeout=budget / len(modes))
     return {"status": "ok" if all("error" not in r for r in rows) else "failed",
             "seconds": time.monotonic() - start, "rows": rows}
 
@@ -293,12 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=TOTAL_BUDGET_S, help="seconds for all parts together")
     ap.add_argument("--algorithms", default=",".join(ALGORITHMS), help="the searches' algorithms (default: all)")
     ap.add_argument("--spaces", default=",".join(SPACES), help="the searches' spaces (default: both)")
+    ap.add_argument("--modes", default=",".join(BENCH_MODES), help="the bench's modes (default: all)")
     ap.add_argument("--searches-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     algorithms = [a for a in args.algorithms.split(",") if a]
     spaces = [s for s in args.spaces.split(",") if s]
+    modes = [m for m in args.modes.split(",") if m]
     if args.searches_worker:
         searches_worker(args.device, args.work / "searches.jsonl", args.work, algorithms, spaces)
         return 0
@@ -307,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     selected = [p for p in args.parts.split(",") if p]
     for flag, given, known in (("--parts", selected, PARTS), ("--algorithms", algorithms, ALGORITHMS),
-                               ("--spaces", spaces, SPACES)):
+                               ("--spaces", spaces, SPACES), ("--modes", modes, BENCH_MODES)):
         unknown = [g for g in given if g not in known]
         if unknown:
             refuse(f"{flag}: unknown {unknown[0]!r}; choose from {', '.join(known)}")
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "searches":
                 result["parts"][part] = run_searches(args.device, budget, work, algorithms, spaces)
             elif part == "bench":
-                result["parts"][part] = run_bench(args.device, sizes, budget)
+                result["parts"][part] = run_bench(args.device, sizes, budget, modes)
             else:
                 result["parts"][part] = run_torchrun(args.device, sizes, budget, work)
     result["seconds"] = time.monotonic() - start

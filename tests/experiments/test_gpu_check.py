@@ -81,7 +81,7 @@ def test_without_a_first_order_step_there_is_no_projection():
 
 
 def test_an_unknown_part_or_algorithm_is_refused_in_one_line(tmp_path):
-    for flag, value in (("--parts", "bench,warp"), ("--algorithms", "darts,enas")):
+    for flag, value in (("--parts", "bench,warp"), ("--algorithms", "darts,enas"), ("--modes", "first,third")):
         res = run(flag, value, "--device", "cpu", cwd=tmp_path, timeout=120)
         assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
         assert flag in res.stderr and value.split(",")[1] in res.stderr
@@ -89,23 +89,23 @@ def test_an_unknown_part_or_algorithm_is_refused_in_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
-    """Two algorithms in one space, first and second order (the worker, its JSON lines, the budget), the three bench
-    modes in their own processes, the app and the process-group probe under torchrun. (``pytest -m cuda`` is left out
-    here: it would collect the whole suite inside the suite.)"""
+    """One algorithm in one space, first and second order (the worker, its JSON lines, the budget), a bench mode in
+    its own process, the app and the process-group probe under torchrun: every kind of process the check starts,
+    once. (``pytest -m cuda`` is left out here: it would collect the whole suite inside the suite.)"""
     out = tmp_path / "check.json"
-    res = run("--device", "cpu", "--parts", "searches,bench,torchrun", "--algorithms", "darts,gdas",
-              "--spaces", "nb201", "--json", str(out), cwd=tmp_path, timeout=600)
+    res = run("--device", "cpu", "--parts", "searches,bench,torchrun", "--algorithms", "gdas", "--spaces", "nb201",
+              "--modes", "first", "--json", str(out), cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     result = json.loads(out.read_text())
     parts = result["parts"]
     assert set(parts) == {"searches", "bench", "torchrun"}
     assert all(p["status"] == "ok" for p in parts.values()), {k: p["status"] for k, p in parts.items()}
     runs = parts["searches"]["runs"]
-    assert sorted((r["algorithm"], r["order"]) for r in runs) == [
-        ("darts", "first"), ("darts", "second"), ("gdas", "first"), ("gdas", "second")]
-    assert all(r["status"] == "ok" and r["device"] == "cpu" and r["space"] == "nb201" for r in runs)
-    assert [r["mode"] for r in parts["bench"]["rows"]] == ["first", "second_exact", "second_jvp", "second_fd"]
-    assert all(r["median_ms"] > 0 and "error" not in r for r in parts["bench"]["rows"])
+    assert sorted(r["order"] for r in runs) == ["first", "second"]
+    assert all(r["status"] == "ok" and r["device"] == "cpu" and (r["algorithm"], r["space"]) == ("gdas", "nb201")
+               for r in runs)
+    rows = parts["bench"]["rows"]
+    assert [r["mode"] for r in rows] == ["first"] and rows[0]["median_ms"] > 0 and "error" not in rows[0]
     probe = parts["torchrun"]["probe"]
     assert probe["backend"] == "gloo" and probe["sum"] == probe["want"] == 1.0
     assert parts["torchrun"]["app"]["device"] == "cpu"
