@@ -216,8 +216,9 @@ def _run(cmd: list[str], budget: float) -> dict[str, Any]:
         status, tail, timed_out = ("ok" if res.returncode == 0 else f"exit code {res.returncode}",
                                    (res.stdout + res.stderr)[-3000:], False)
     except subprocess.TimeoutExpired as err:
-        out = (err.stdout or b"") + (err.stderr or b"")
-        status, tail, timed_out = "timed out", (out.decode(errors="replace") if isinstance(out, bytes) else out)[-3000:], True
+        # the output so far (bytes here even with text=True)
+        out = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o for o in (err.stdout, err.stderr) if o)
+        status, tail, timed_out = "timed out", out[-3000:], True
     return {"status": status, "seconds": time.monotonic() - start, "timed_out": timed_out, "tail": tail}
 
 
