@@ -111,3 +111,12 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
     assert parts["torchrun"]["app"]["device"] == "cpu"
     assert res.stdout.strip() == result["table"].strip()
     assert "| tests |  | not run |" in res.stdout and "tiny CPU dry run" in res.stdout
+
+
+def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
+    gpu_check = gpu_check_module()
+    hung = gpu_check._run(["bash", "-c", "echo started; sleep 30"], 1.0)
+    assert hung["status"] == "timed out" and hung["timed_out"] and hung["seconds"] < 10
+    assert hung["tail"].strip() == "started"
+    failed = gpu_check._run(["bash", "-c", "echo why >&2; exit 3"], 10.0)
+    assert failed["status"] == "exit code 3" and not failed["timed_out"] and "why" in failed["tail"]
