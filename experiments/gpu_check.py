@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -211,14 +212,19 @@ def _run(cmd: list[str], budget: float) -> dict[str, Any]:
                WANDB_MODE="disabled")
     env.pop("HYDRA_FULL_ERROR", None)
     start = time.monotonic()
+    # its own process group, so that a part that runs out of time ends with all its processes (torchrun's workers,
+    # bench_search's children), not only the one started here
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            start_new_session=True)
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=max(budget, 1.0), env=env, cwd=ROOT)
-        status, tail, timed_out = ("ok" if res.returncode == 0 else f"exit code {res.returncode}",
-                                   (res.stdout + res.stderr)[-3000:], False)
-    except subprocess.TimeoutExpired as err:
-        # the output so far (bytes here even with text=True)
-        out = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o for o in (err.stdout, err.stderr) if o)
-        status, tail, timed_out = "timed out", out[-3000:], True
+        out, _ = proc.communicate(timeout=max(budget, 1.0))
+        status = "ok" if proc.returncode == 0 else f"exit code {proc.returncode}"
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        status, timed_out = "timed out", True
+    tail = out[-3000:]
     return {"status": status, "seconds": time.monotonic() - start, "timed_out": timed_out, "tail": tail}
 
 

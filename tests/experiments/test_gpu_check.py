@@ -115,7 +115,7 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
 
 def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
     gpu_check = gpu_check_module()
-    hung = gpu_check._run(["bash", "-c", "echo started; sleep 30"], 1.0)
+    hung = gpu_check._run(["bash", "-c", "echo started; sleep 30 & sleep 30"], 1.0)  # a child of its own too
     assert hung["status"] == "timed out" and hung["timed_out"] and hung["seconds"] < 10
     assert hung["tail"].strip() == "started"
     failed = gpu_check._run(["bash", "-c", "echo why >&2; exit 3"], 10.0)
