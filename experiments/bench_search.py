@@ -144,10 +144,10 @@ def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: s
                 p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q, algorithm,
                                                        channels, layers, size))
                 p.start()
-                result = _answer(p, q, timeout)
+                result, timed_out = _answer(p, q, timeout)
                 p.join()
                 if result is None:
-                    why = "timed out" if p.exitcode is None or p.exitcode < 0 else f"exit code {p.exitcode}"
+                    why = "timed out" if timed_out else f"exit code {p.exitcode}"
                     result = {"mode": mode, "algorithm": algorithm, "batch": batch, "median_ms": float("nan"),
                               "peak_mb": float("nan"), "peak_kind": None, "error": why}
                 rows.append(result)
@@ -156,20 +156,21 @@ def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: s
     return rows
 
 
-def _answer(p, q, timeout: float | None) -> dict | None:
-    """The child's row, or None once it died without one or ``timeout`` passed (the child is then killed)."""
+def _answer(p, q, timeout: float | None) -> tuple[dict | None, bool]:
+    """The child's row (None once it died without one or ``timeout`` passed: the child is then killed), and
+    whether it timed out."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
         try:
-            return q.get(timeout=0.5)
+            return q.get(timeout=0.5), False
         except queue.Empty:
             if not p.is_alive():
                 try:
-                    return q.get(timeout=0.5)  # it may have answered just before exiting
+                    return q.get(timeout=0.5), False  # it may have answered just before exiting
                 except queue.Empty:
-                    return None
+                    return None, False
     p.kill()
-    return None
+    return None, True
 
 
 def algorithm_table(rows: list[dict]) -> str:
