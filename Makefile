@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml constraints.tx
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install search test test-fast compare report bench bench-vs-darts bench-distributed prior-benchmark clean
+.PHONY: help install search test test-fast compare report bench bench-vs-darts bench-distributed prior-benchmark gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-distributed: $(STAMP)  ## samples/s of one search on 1 vs 2 processes, tor
 
 prior-benchmark: $(STAMP)  ## none vs imitation vs irl, both spaces, seeds 0-4 (experiments/prior_benchmark.py; hours); ARGS="--suites ... --sweep"
 	$(BIN)/python experiments/prior_benchmark.py $(ARGS)
+
+gpu-check: $(STAMP)  ## on one CUDA device, <= 8 min: CUDA tests, every algorithm x space x order, step time/memory, torchrun+NCCL
+	$(BIN)/python experiments/gpu_check.py $(ARGS)
 
 clean:  ## remove run outputs (keeps .venv)
 	rm -rf outputs multirun .pytest_cache

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import resource
 import statistics
 import sys
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 MODES = {
     "first": dict(order="first", hvp="exact", regularizer="none"),
     "second_exact": dict(order="second", hvp="exact", regularizer="none"),
+    "second_jvp": dict(order="second", hvp="jvp", regularizer="none"),
     "second_fd": dict(order="second", hvp="finite_difference", regularizer="none"),
     "first+irl": dict(order="first", hvp="exact", regularizer="irl"),
 }
@@ -39,7 +41,7 @@ def _rss_mb() -> float:
 
 
 def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, threads: int | None, queue,
-             algorithm: str = "darts") -> None:
+             algorithm: str = "darts", channels: int = 16, layers: int = 8, size: int = 32) -> None:
     import torch
 
     from irlas_darts.search.algorithms import create_algorithm
@@ -58,11 +60,11 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
     dev = torch.device(device)
     space = create_space("darts")
     alg = create_algorithm(algorithm, space)
-    net = alg.adapt_supernet(create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8)).to(dev)
+    net = alg.adapt_supernet(create_supernet(space, in_channels=3, num_classes=10, C=channels, layers=layers)).to(dev)
     arch = Architecture(space, generator=torch.Generator().manual_seed(0), algorithm=alg).to(dev)
     expert = expert_cells(space, _expert_texts())
     reg = create_regularizer(spec["regularizer"], space, expert=expert, lam=0.1, tau=0.3)
-    x = torch.randn(4 * batch, 3, 32, 32, device=dev)
+    x = torch.randn(4 * batch, 3, size, size, device=dev)
     y = torch.randint(0, 10, (4 * batch,), device=dev)
     data = SearchData(x[: 2 * batch], y[: 2 * batch], x[2 * batch :], y[2 * batch :])
     settings = SearchSettings(epochs=1, batch_size=batch, order=spec["order"], hvp=spec["hvp"])
@@ -128,21 +130,47 @@ def _expert_texts() -> list[str]:
 
 
 def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: str, threads: int | None,
-        algorithms: tuple[str, ...] = ("darts",)) -> list[dict]:
+        algorithms: tuple[str, ...] = ("darts",), channels: int = 16, layers: int = 8, size: int = 32,
+        timeout: float | None = None) -> list[dict]:
+    """One spawned process per (batch, mode, algorithm). ``timeout`` (seconds per configuration) ends a process that
+    has not answered; a process that dies or times out gives a row with ``error`` and NaN figures, so a caller with
+    a time budget (experiments/gpu_check.py) keeps the rows that did finish."""
     ctx = mp.get_context("spawn")
     rows = []
     for batch in batches:
         for mode in modes:
             for algorithm in algorithms:
                 q = ctx.Queue()
-                p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q, algorithm))
+                p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q, algorithm,
+                                                       channels, layers, size))
                 p.start()
-                result = q.get()
+                result, timed_out = _answer(p, q, timeout)
                 p.join()
+                if result is None:
+                    why = "timed out" if timed_out else f"exit code {p.exitcode}"
+                    result = {"mode": mode, "algorithm": algorithm, "batch": batch, "median_ms": float("nan"),
+                              "peak_mb": float("nan"), "peak_kind": None, "error": why}
                 rows.append(result)
                 print(f"  measured {algorithm:>9} {mode:>13} batch {batch:>3}: {result['median_ms']:.0f} ms/step",
                       file=sys.stderr, flush=True)
     return rows
+
+
+def _answer(p, q, timeout: float | None) -> tuple[dict | None, bool]:
+    """The child's row (None once it died without one or ``timeout`` passed: the child is then killed), and
+    whether it timed out."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            return q.get(timeout=0.5), False
+        except queue.Empty:
+            if not p.is_alive():
+                try:
+                    return q.get(timeout=0.5), False  # it may have answered just before exiting
+                except queue.Empty:
+                    return None, False
+    p.kill()
+    return None, True
 
 
 def algorithm_table(rows: list[dict]) -> str:

@@ -9,3 +9,19 @@ import torch  # noqa: E402
 
 # Tests use tiny tensors: one thread avoids oversubscription when several test processes share the cores.
 torch.set_num_threads(1)
+
+
+import functools  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _short_latency_window(monkeypatch):
+    """The apps time each evaluated network with at least 0.3 s per batch size (``measure_latency``); tests that run
+    an app only check that the figures are there, so they get a 0.01 s window. tests/evaluation/test_measure.py
+    calls ``measure_latency`` itself and keeps its default."""
+    from irlas_darts.app import evaluation_run
+
+    monkeypatch.setattr(evaluation_run, "measure_latency",
+                        functools.partial(evaluation_run.measure_latency, min_run_time=0.01))

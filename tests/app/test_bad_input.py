@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -269,8 +270,10 @@ def _subprocess(program: str, *args: str, full_error: bool = False) -> subproces
     ("irlas-eval", ["device=tpu", "eval.epochs=0"]),  # ours
 ])
 def test_a_real_process_prints_one_line_and_hydra_full_error_gives_the_trace(program, args, tmp_path):
-    res = _subprocess(program, *args, f"hydra.run.dir={tmp_path / 'run'}")
+    with ThreadPoolExecutor(2) as pool:  # the two processes side by side: each is mostly its imports
+        plain = pool.submit(_subprocess, program, *args, f"hydra.run.dir={tmp_path / 'run'}")
+        full = pool.submit(_subprocess, program, *args, f"hydra.run.dir={tmp_path / 'run'}", full_error=True)
+        res, full = plain.result(), full.result()
     assert res.returncode == 2, res.stderr
     assert_one_line(res.stderr, program)
-    full = _subprocess(program, *args, f"hydra.run.dir={tmp_path / 'run'}", full_error=True)
     assert full.returncode != 0 and "Traceback (most recent call last)" in full.stderr

@@ -87,6 +87,7 @@ def test_runtime_threads_device_and_seed(app, tmp_path):
         run(app, tmp_path, "device=tpu")
 
 
+@pytest.mark.cuda  # runs everywhere; on a CUDA machine it also checks that the switches act
 @pytest.mark.parametrize("app", APPS)
 def test_gpu_switches_act_on_cuda_and_are_reported_elsewhere(app, tmp_path, caplog):
     switches = ("bf16", "channels_last", "compile")

@@ -5,10 +5,10 @@ import torch
 
 from irlas_darts.data import AugmentSpec, BatchIterator, load_dataset, split_train
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+# every test here needs a device; `make gpu-check` selects them with `pytest -m cuda`
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-@cuda
 def test_dataset_and_batches_live_on_the_device():
     ds = load_dataset("synthetic", n_train=32, n_test=8, device="cuda")
     assert ds.train_x.is_cuda and ds.test_y.is_cuda and ds.device.type == "cuda"
@@ -19,7 +19,6 @@ def test_dataset_and_batches_live_on_the_device():
     assert xb.is_cuda and yb.is_cuda and xb.shape == (4, 1, 8, 8)
 
 
-@cuda
 def test_cpu_generator_gives_the_same_augmentation_on_cpu_and_cuda():
     x = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     spec = AugmentSpec(crop_padding=2, flip=True, cutout=3)
@@ -28,7 +27,6 @@ def test_cpu_generator_gives_the_same_augmentation_on_cpu_and_cuda():
     assert torch.equal(on_cpu, on_gpu.cpu())
 
 
-@cuda
 def test_cuda_generator_is_deterministic():
     x = torch.randn(16, 3, 8, 8, device="cuda")
     spec = AugmentSpec(crop_padding=2, flip=True, cutout=3)

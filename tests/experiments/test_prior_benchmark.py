@@ -23,7 +23,8 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 @pytest.mark.skipif(not TABLE.is_file(), reason="needs the packaged NAS-Bench-201 table")
 def test_smoke_suite_reports_what_the_runs_wrote(tmp_path):
-    res = bench("--suites", "smoke", "--seeds", "0", "--out", str(tmp_path))
+    # the three arms' searches side by side (the default is 2 workers: two rounds of mostly imports)
+    res = bench("--suites", "smoke", "--seeds", "0", "--workers", "3", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     results = json.loads((tmp_path / "results.json").read_text())["smoke"]
     assert sorted(results) == ["imitation", "irl", "none"]

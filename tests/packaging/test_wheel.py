@@ -57,19 +57,39 @@ def env() -> dict[str, str]:
     return dict(e, WANDB_MODE="disabled", OMP_NUM_THREADS="1")
 
 
+def sh_together(cmds: dict[str, list], cwd: Path, env: dict[str, str]) -> dict[str, subprocess.CompletedProcess]:
+    """Run independent commands side by side (each is one Python process, mostly importing) and wait for all."""
+    procs = {name: subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name, cmd in cmds.items()}
+    done = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
 @pytest.mark.slow
 def test_the_installed_wheel_runs_from_any_directory(installed, tmp_path):
     bin_ = installed / "bin"
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = sh(bin_ / "python", "-c", "import irlas_darts, irlas_darts.app.config as c; "
-               "print(irlas_darts.__file__); print(c.conf_dir())", cwd=work, env=env())
+    # every entry point but irlas-report (which reads the search's output) at once, so that all cores take part
+    res = sh_together({
+        "where": [bin_ / "python", "-c", "import irlas_darts, irlas_darts.app.config as c; "
+                  "print(irlas_darts.__file__); print(c.conf_dir())"],
+        "search": [bin_ / "irlas-search", "dataset=synthetic", "space=nb201", "search.epochs=1",
+                   "logger.progress=false", "runtime.threads=1", "hydra.run.dir=sweep/0"],
+        "cfg": [bin_ / "python", "-m", "irlas_darts", "--cfg", "job", "space=nb201"],
+        "help": [bin_ / "irlas-search", "--help"],
+        "eval": [bin_ / "irlas-eval", "genotype=DARTS_V2", "eval.epochs=0", "eval.latency_batch=2",
+                 "hydra.run.dir=ev"],
+        "bad": [bin_ / "irlas-search", "space=nosuchspace"],
+    }, cwd=work, env=env())
+    where = res["where"]
     module_file, conf = where.stdout.split()
     assert module_file.startswith(str(installed)) and conf.startswith(str(installed)), where.stdout + where.stderr
 
-    search = sh(bin_ / "irlas-search", "dataset=synthetic", "space=nb201", "search.epochs=1", "logger.progress=false",
-                "runtime.threads=1", "hydra.run.dir=sweep/0", cwd=work, env=env())
-    assert search.returncode == 0, search.stderr
+    assert res["search"].returncode == 0, res["search"].stderr
     metrics = json.loads((work / "sweep" / "0" / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["dataset"] == "synthetic"
     # the packaged NAS-Bench-201 table ships in the wheel: an NB201 search is scored with no option
@@ -82,19 +102,17 @@ def test_the_installed_wheel_runs_from_any_directory(installed, tmp_path):
                cwd=work, env=env())
     assert prior.returncode == 0 and prior.stdout.split() == ["2", "True"], prior.stdout + prior.stderr
 
-    cfg = sh(bin_ / "python", "-m", "irlas_darts", "--cfg", "job", "space=nb201", cwd=work, env=env())
+    cfg = res["cfg"]
     assert cfg.returncode == 0 and "name: nb201" in cfg.stdout, cfg.stderr
-    helptext = sh(bin_ / "irlas-search", "--help", cwd=work, env=env())
+    helptext = res["help"]
     assert helptext.returncode == 0 and "irlas-search" in helptext.stdout and "regularizer:" in helptext.stdout
 
-    ev = sh(bin_ / "irlas-eval", "genotype=DARTS_V2", "eval.epochs=0", "eval.latency_batch=2", "hydra.run.dir=ev",
-            cwd=work, env=env())
-    assert ev.returncode == 0, ev.stderr
+    assert res["eval"].returncode == 0, res["eval"].stderr
     assert json.loads((work / "ev" / "metrics.json").read_text())["params"] > 0
 
     report = sh(bin_ / "irlas-report", "sweep", cwd=work, env=env())
     assert report.returncode == 0, report.stderr
     assert (work / "sweep" / "report.md").is_file()
 
-    bad = sh(bin_ / "irlas-search", "space=nosuchspace", cwd=work, env=env())
+    bad = res["bad"]
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "darts, nb201" in bad.stderr

@@ -115,12 +115,13 @@ def explicit_unrolled_gradient(net, arch, w_opt, batches, lr_w, penalty=None):
     return dict(zip(alphas, grads))
 
 
+@pytest.mark.parametrize("hvp", ["exact", "jvp"])  # double backward; forward over reverse
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
 @pytest.mark.parametrize("smooth", [True, False])
-def test_second_order_exact_equals_autograd_through_explicit_unroll(space_name, smooth):
+def test_second_order_exact_equals_autograd_through_explicit_unroll(space_name, smooth, hvp):
     net, arch, w_opt, batches = make(space_name, smooth=smooth)
     assert all("momentum_buffer" in w_opt.state[p] for p in net.parameters())
-    architect = Architect(net, arch, w_opt, order="second", hvp="exact")
+    architect = Architect(net, arch, w_opt, order="second", hvp=hvp)
     got, _ = architect.alpha_gradient(*batches, lr_w=0.5, penalty=square_penalty)
     want = explicit_unrolled_gradient(net, arch, w_opt, batches, 0.5, penalty=square_penalty)
     assert set(got) == set(arch.alphas.keys())
@@ -218,7 +219,8 @@ def test_first_order_gradient_is_plain_autograd_of_val_loss():
     torch.testing.assert_close(stats["val_loss"], loss.detach())
 
 
-@pytest.mark.parametrize("order,hvp", [("first", "exact"), ("second", "exact"), ("second", "finite_difference")])
+@pytest.mark.parametrize("order,hvp", [("first", "exact"), ("second", "exact"), ("second", "jvp"),
+                                       ("second", "finite_difference")])
 def test_step_moves_alphas_by_adam_and_leaves_network_untouched(order, hvp):
     net, arch, w_opt, batches = make(dtype=torch.float32)
     for p in net.parameters():
@@ -281,8 +283,9 @@ def test_bad_settings_fail_with_one_line_errors():
         Architect(net, arch, w_opt).unrolled_weights(*batches[:2], lr_w=0.1)
 
 
+@pytest.mark.parametrize("hvp", ["exact", "jvp"])
 @pytest.mark.parametrize("space_name", ["darts", "nb201"])
-def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explicit_unroll(space_name):
+def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explicit_unroll(space_name, hvp):
     """The supernet's lean nodes (differentiable once) in the unrolled and validation passes, the plain modules in
     the Hessian-vector product: together still the autograd gradient through the unrolled step."""
     torch.manual_seed(0)
@@ -294,7 +297,7 @@ def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explici
         w_opt.state[p]["momentum_buffer"] = 0.1 * torch.randn_like(p)
     batches = (torch.randn(4, 2, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,)),
                torch.randn(4, 2, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,)))
-    got, _ = Architect(net, arch, w_opt, order="second", hvp="exact").alpha_gradient(*batches, lr_w=0.5)
+    got, _ = Architect(net, arch, w_opt, order="second", hvp=hvp).alpha_gradient(*batches, lr_w=0.5)
     with twice_differentiable():
         want = explicit_unrolled_gradient(net, arch, w_opt, batches, 0.5)
     torch.testing.assert_close(flat(got), flat(want), rtol=1e-7, atol=1e-10)

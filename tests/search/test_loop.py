@@ -10,9 +10,9 @@ from irlas_darts.search.supernet import create_supernet
 from irlas_darts.spaces import create_space
 
 
-def make_searcher(space_name="nb201", seed=0, epochs=4, **settings):
+def make_searcher(space_name="nb201", seed=0, epochs=4, n_train=256, **settings):
     torch.manual_seed(seed)
-    ds = load_dataset("synthetic", n_train=256, n_test=32, num_classes=4, size=8, channels=1, seed=1)
+    ds = load_dataset("synthetic", n_train=n_train, n_test=32, num_classes=4, size=8, channels=1, seed=1)
     w, a = split_train(len(ds.train_x), 0.5, torch.Generator().manual_seed(seed))
     data = SearchData(ds.train_x[w], ds.train_y[w], ds.train_x[a], ds.train_y[a])
     space = create_space(space_name)
@@ -31,26 +31,29 @@ def test_tiny_search_lowers_the_training_loss():
 
 
 def test_alphas_move_and_weights_learn_with_second_order():
-    searcher = make_searcher(space_name="darts", epochs=1, order="second")
+    # one second-order step of the DARTS supernet (64 images: 32 for the weights, 32 for the alphas, batch 32)
+    searcher = make_searcher(space_name="darts", epochs=1, n_train=64, order="second")
+    weights = {k: v.detach().clone() for k, v in searcher.net.state_dict().items() if v.is_floating_point()}
     before = {k: v.detach().clone() for k, v in searcher.arch.as_dict().items()}
     searcher.train_epoch()
     assert any(not torch.equal(before[k], v) for k, v in searcher.arch.as_dict().items())
+    assert any(not torch.equal(weights[k], v) for k, v in searcher.net.state_dict().items() if k in weights)
 
 
 def test_same_seed_same_genotype_different_seed_other_alphas():
-    a, b, c = make_searcher(seed=3, epochs=2), make_searcher(seed=3, epochs=2), make_searcher(seed=4, epochs=2)
+    a, b, c = (make_searcher(seed=seed, epochs=1, n_train=128) for seed in (3, 3, 4))
     for s in (a, b, c):
-        s.train_epoch(), s.train_epoch()
+        s.train_epoch()
     assert a.genotype() == b.genotype()
     assert all(torch.equal(a.arch.alphas[k], b.arch.alphas[k]) for k in a.arch.alphas)
     assert not all(torch.equal(a.arch.alphas[k], c.arch.alphas[k]) for k in a.arch.alphas)
 
 
 def test_state_dict_restores_exactly():
-    whole = make_searcher(epochs=3)
-    for _ in range(3):
+    whole = make_searcher(epochs=2, n_train=128)
+    for _ in range(2):
         whole.train_epoch()
-    first = make_searcher(epochs=3)
+    first = make_searcher(epochs=2, n_train=128)
     first.train_epoch()
     state = first.state_dict()
     import io
@@ -58,7 +61,7 @@ def test_state_dict_restores_exactly():
     buf = io.BytesIO()
     torch.save(state, buf)
     buf.seek(0)
-    resumed = make_searcher(epochs=3)
+    resumed = make_searcher(epochs=2, n_train=128)
     resumed.load_state_dict(torch.load(buf, weights_only=False))
     while not resumed.done:
         resumed.train_epoch()

@@ -74,9 +74,15 @@ def phase_depthwise_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
     if square and d == 2 and pad == k - 1 and conv.groups == x.shape[1] == conv.out_channels:
         if s == 2:
             return F.conv2d(x[:, :, ::2, ::2], conv.weight, padding=(k - 1) // 2, groups=x.shape[1])
-        if s == 1 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
+        if s == 1 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0 and not _under_torch_func():
             return _PhaseDepthwise.apply(x, conv.weight)
     return conv(x)
+
+
+def _under_torch_func() -> bool:
+    """Inside a ``torch.func`` transform (the forward-over-reverse product): our autograd Functions have no
+    forward-mode rule there, so the plain ops run (the same sums)."""
+    return torch._C._are_functorch_transforms_active()
 
 
 class _LeanMaxPool(torch.autograd.Function):
@@ -104,7 +110,7 @@ class MaxPool3x3(nn.Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
+        if torch.is_grad_enabled() and x.requires_grad and not _under_torch_func():
             return _LeanMaxPool.apply(x, self.stride)
         return F.max_pool2d(x, 3, self.stride, 1)
 

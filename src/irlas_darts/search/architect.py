@@ -38,7 +38,7 @@ from .architecture import Architecture
 Penalty = Callable[[dict[str, Tensor]], Tensor]
 
 ORDERS = ("first", "second")
-HVPS = ("exact", "finite_difference")
+HVPS = ("exact", "jvp", "finite_difference")
 
 
 def _grad(outputs: Tensor | Sequence[Tensor], inputs: Sequence[Tensor], **kw) -> list[Tensor]:
@@ -153,11 +153,7 @@ class Architect:
         v = [vector[n] for n in self._names]
         buffers = self._cloned_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
-        if self.hvp == "exact":
-            out = self._exact_hvp(buffers, x_train, y_train, v, alphas)
-        else:
-            out = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
-        return dict(zip(self._cells, all_reduce_mean(out)))
+        return dict(zip(self._cells, all_reduce_mean(self._hvp(buffers, x_train, y_train, v, alphas))))
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
@@ -228,11 +224,44 @@ class Architect:
         n = len(unrolled)
         both = _grad(val_loss + pen, unrolled + alphas)
         v, d_alpha = all_reduce_mean(both[:n]), both[n:]  # the product is taken along the global v
-        if self.hvp == "exact":
-            hv = self._exact_hvp(buffers, x_train, y_train, v, alphas)
-        else:
-            hv = self._finite_difference_hvp(buffers, x_train, y_train, v, alphas)
+        hv = self._hvp(buffers, x_train, y_train, v, alphas)
         return [da - lr_w * h for da, h in zip(d_alpha, hv)], val_loss, pen
+
+    def _hvp(self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+             ) -> list[Tensor]:
+        method = {"exact": self._exact_hvp, "jvp": self._jvp_hvp, "finite_difference": self._finite_difference_hvp}
+        return method[self.hvp](buffers, x, y, v, alphas)
+
+    def _jvp_hvp(
+        self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+    ) -> list[Tensor]:
+        """The same product, forward over reverse: ``jvp`` along ``v`` of ``w -> grad_alpha L_train(w, alpha)``.
+
+        Every activation carries its tangent (the derivative along ``v``) and one reverse pass takes the gradient
+        of both, so no graph of the backward pass is built and differentiated again, as double backward does.
+        Exact, like ``_exact_hvp`` (tests/search/test_architect.py compares both with autograd through the unrolled
+        step). Runs the plain modules (the lean nodes have no forward-mode rule).
+        """
+        # The op weights come from the alphas by ordinary autograd, once (an algorithm's sample is drawn once, as
+        # in any forward); torch.func only sees the network, as a function of the weights and the op weights.
+        probs = self.arch.probs()
+        keys = list(probs)
+        # Train-mode BatchNorm normalises with the batch's statistics; without buffers it also skips the in-place
+        # update of its running statistics, which a function under torch.func may not do to a captured tensor.
+        no_buffers = dict.fromkeys(buffers)
+
+        def probs_gradient(weights: list[Tensor]) -> tuple[Tensor, ...]:
+            def loss(op_weights: tuple[Tensor, ...]) -> Tensor:
+                out = functional_call(self.net, {**no_buffers, **dict(zip(self._names, weights))},
+                                      (x, dict(zip(keys, op_weights))))
+                return self.criterion(out, y)
+
+            return torch.func.grad(loss)(tuple(probs[k].detach() for k in keys))
+
+        with twice_differentiable():
+            _, tangent = torch.func.jvp(probs_gradient, ([p.detach() for p in self._params],), (list(v),))
+        # d/dv grad_alpha L = (d probs / d alpha)^T (d/dv grad_probs L): the op weights do not depend on w
+        return _grad([probs[k] for k in keys], alphas, grad_outputs=list(tangent))
 
     def _exact_hvp(
         self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
