@@ -139,7 +139,7 @@ def test_none_without_expert_still_reports_topology():
     reg.start(alphas)
     assert reg.update(0, alphas, space.derive(alphas))["distance_to_expert"] is None
     summary = reg.summary(alphas)
-    assert len(summary["mu"]) == 13 and summary["mu_expert"] is None and summary["w"] is None
+    assert len(summary["mu"]) == 64 and summary["mu_expert"] is None and summary["w"] is None
     json.dumps(summary)
 
 
@@ -224,11 +224,14 @@ def test_prior_never_feeds_a_cell_past_the_experts_parameter_free_edges(space_na
 
 
 def test_guard_leaves_cells_within_the_expert_alone():
-    """Below the expert's parameter-free mass the guard adds nothing: the loss and its gradient are the reward's."""
+    """Where no position and no total holds more skip or pool than the expert, the guard adds nothing: the loss and
+    its gradient are the reward's. (A cell without any skip or pool mass, soft or derived.)"""
     space = create_space("darts")
+    free = [i for i, op in enumerate(space.ops) if space.op_class(op) in ("skip", "pool")]
     alphas = alphas_for(space, 3)
     for c in alphas:
-        alphas[c][:, 4:] += 3.0  # conv-heavy cell: few skip / pool edges
+        alphas[c][:, 4:] += 3.0  # conv-heavy cell
+        alphas[c][:, free] -= 5.0  # skip / pool mass below 1e-9 at tau = 0.1 on every edge
     alphas = {c: a.requires_grad_() for c, a in alphas.items()}
     on = create_regularizer("irl", space, expert=experts(space), lam=1.0, guard=True)
     off = create_regularizer("irl", space, expert=experts(space), lam=1.0, guard=False)

@@ -6,8 +6,8 @@ import torch
 
 from irlas_darts.spaces import create_space
 from irlas_darts.topology import (
-    covered_cells, feature_names, genotype_feature_expectation, hard_adjacency, node_features, soft_adjacency,
-    soft_feature_expectation,
+    covered_cells, feature_names, genotype_feature_expectation, hard_adjacency, node_feature_names, node_features,
+    soft_adjacency, soft_feature_expectation,
 )
 
 TAU = 1e-4
@@ -77,7 +77,7 @@ def test_nb201_cells_with_an_empty_node_obey_the_law():
         if all(op == "none" for op, _ in genotype.nodes[0]):
             seen_empty += 1
             phi = node_features(space, hard_adjacency(space, space.one_hot(genotype)["cell"].double()))
-            depth = [i for i, n in enumerate(feature_names(space)) if ".depth" in n]
+            depth = [i for i, n in enumerate(node_feature_names(space)) if n.startswith("depth")]
             assert phi[0, depth].sum() == 0
         torch.testing.assert_close(soft_feature_expectation(space, alphas, TAU),
                                    genotype_feature_expectation(space, genotype), atol=1e-9, rtol=0)
@@ -104,9 +104,10 @@ def test_covered_cells_and_names():
     assert covered_cells(darts, "normal") == ("normal",)
     assert covered_cells(darts, "both") == ("normal", "reduce")
     assert covered_cells(nb201, "both") == ("cell",)
-    assert len(feature_names(darts, "normal")) == 13 and len(feature_names(darts, "both")) == 26
-    assert len(feature_names(nb201)) == 11
-    assert len(set(feature_names(darts, "both"))) == 26
+    # every node keeps its own entries: DARTS 4 nodes x 16 per cell, NB201 3 nodes x 12
+    assert len(feature_names(darts, "normal")) == 64 and len(feature_names(darts, "both")) == 128
+    assert len(feature_names(nb201)) == 36
+    assert len(set(feature_names(darts, "both"))) == 128
     with pytest.raises(ValueError, match="regularizer.cells"):
         covered_cells(darts, "reduce")
     with pytest.raises(ValueError, match="tau"):
