@@ -392,6 +392,16 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def measured_at() -> str:
+    """The commit the searches ran on (``+changes`` when the work tree differs from it): tables name their code."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown commit"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return f"commit {head.stdout.strip()}{' +changes' if dirty else ''}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suites", default=",".join(s for s in SUITES if s != "smoke"))
@@ -428,6 +438,7 @@ def main() -> int:
     from tqdm import tqdm
 
     started = time.perf_counter()
+    code = measured_at()
     results: dict[str, dict[str, dict[int, dict]]] = {}
     failures = []
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
@@ -445,7 +456,7 @@ def main() -> int:
              f"`python experiments/prior_benchmark.py --suites {','.join(suites)} --seeds {args.seeds}"
              f"{' --sweep --sweep-regs ' + ','.join(sweep) if sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
              f"{wall / 60:.1f} min wall on this machine ({args.workers} parallel jobs, 1 thread each; cached jobs "
-             "cost nothing).", ""]
+             f"cost nothing), at {code}.", ""]
     for suite in suites:
         if suite in results:
             lines += suite_table(suite, results[suite], seeds)
