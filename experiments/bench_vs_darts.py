@@ -15,6 +15,7 @@ exact product against its finite differences.
 
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn              # batches 16 and 64, all modes
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --batches 16 --modes first
+    python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --size small  # make search's supernet, batch 64
     python experiments/bench_vs_darts.py                                       # ours alone
 """
 
@@ -35,6 +36,8 @@ MODES = ("first", "second_exact", "second_fd")
 # (order, hvp) of ours per mode; the original runs unrolled=False for "first", True (finite differences) otherwise.
 OURS = {"first": ("first", "exact"), "second_exact": ("second", "exact"), "second_fd": ("second", "finite_difference")}
 TARGETS = {"first": (2.0, 0.6), "second_exact": (1.5, 1.0), "second_fd": (2.0, None)}  # (speed >=, memory <=)
+# (channels, cells, input side) per --size: DARTS' CIFAR search network, and `make search`'s supernet (digits preset)
+SIZES = {"cifar": (16, 8, 32), "small": (8, 4, 8)}
 LR, MOMENTUM, WEIGHT_DECAY, ARCH_LR, ARCH_WD, CLIP = 0.025, 0.9, 3e-4, 3e-4, 1e-3, 5.0
 
 
@@ -61,7 +64,7 @@ def _time_steps(step, warmup: int, steps: int, device) -> list[float]:
     return times
 
 
-def _ours(mode: str, batch: int, device, channels_last: bool):
+def _ours(mode: str, batch: int, device, channels_last: bool, size: str = "cifar"):
     """Our searcher's step on a synthetic batch; returns the step function."""
     import torch
 
@@ -72,11 +75,12 @@ def _ours(mode: str, batch: int, device, channels_last: bool):
     from irlas_darts.spaces import create_space
 
     order, hvp = OURS[mode]
+    channels, cells, side = SIZES[size]
     space = create_space("darts")
-    net = create_supernet(space, in_channels=3, num_classes=10, C=16, layers=8, channels_last=channels_last)
+    net = create_supernet(space, in_channels=3, num_classes=10, C=channels, layers=cells, channels_last=channels_last)
     net = net.to(device)
     arch = Architecture(space, generator=torch.Generator().manual_seed(0)).to(device)
-    x = torch.randn(4 * batch, 3, 32, 32, device=device)
+    x = torch.randn(4 * batch, 3, side, side, device=device)
     y = torch.randint(0, 10, (4 * batch,), device=device)
     settings = SearchSettings(epochs=1, batch_size=batch, order=order, hvp=hvp, lr=LR, momentum=MOMENTUM,
                               weight_decay=WEIGHT_DECAY, grad_clip=CLIP, arch_lr=ARCH_LR,
@@ -105,7 +109,7 @@ def import_original(darts_dir: str, device) -> tuple[type, type]:
     return Architect, Network
 
 
-def _original(mode: str, batch: int, device, darts_dir: str):
+def _original(mode: str, batch: int, device, darts_dir: str, size: str = "cifar"):
     """The original train_search.py iteration (architect.step, then the weight step), unchanged but for .cuda()."""
     import types
 
@@ -114,12 +118,13 @@ def _original(mode: str, batch: int, device, darts_dir: str):
 
     Architect, Network = import_original(darts_dir, device)
     criterion = nn.CrossEntropyLoss()
-    model = Network(16, 10, 8, criterion).to(device)
+    channels, cells, side = SIZES[size]
+    model = Network(channels, 10, cells, criterion).to(device)
     optimizer = torch.optim.SGD(model.parameters(), LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     args = types.SimpleNamespace(momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, arch_learning_rate=ARCH_LR,
                                  arch_weight_decay=ARCH_WD)
     architect = Architect(model, args)
-    x = torch.randn(4 * batch, 3, 32, 32, device=device)
+    x = torch.randn(4 * batch, 3, side, side, device=device)
     y = torch.randint(0, 10, (4 * batch,), device=device)
     xw, yw, xa, ya = x[:batch], y[:batch], x[2 * batch: 3 * batch], y[2 * batch: 3 * batch]
     unrolled = mode != "first"
@@ -147,9 +152,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     if args.impl == "original":
-        step = _original(args.mode, args.batch, device, args.darts_dir)
+        step = _original(args.mode, args.batch, device, args.darts_dir, args.size)
     else:
-        step = _ours(args.mode, args.batch, device, args.channels_last)
+        step = _ours(args.mode, args.batch, device, args.channels_last, args.size)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -162,7 +167,7 @@ def worker(args: argparse.Namespace) -> None:
 def _run(impl: str, mode: str, batch: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, "--mode", mode, "--batch", str(batch),
            "--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--device", args.device, "--channels-last", str(int(args.channels_last))]
+           "--device", args.device, "--channels-last", str(int(args.channels_last)), "--size", args.size]
     if impl == "original":
         cmd += ["--darts-dir", args.darts_dir]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -179,7 +184,9 @@ def _median(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--darts-dir", help="the original code's cnn/ folder (quark0/darts); without it: ours alone")
-    p.add_argument("--batches", default="16,64")
+    p.add_argument("--size", choices=tuple(SIZES), default="cifar",
+                   help="cifar: DARTS' search network (16 ch, 8 cells, 32 px); small: make search's (8 ch, 4 cells, 8 px)")
+    p.add_argument("--batches", default=None, help="default: 16,64 (cifar), 64 (small)")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--steps", type=int, default=3, help="measured steps per process (median)")
     p.add_argument("--warmup", type=int, default=1)
@@ -193,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.channels_last = bool(args.channels_last)
+    if args.batches is None:
+        args.batches = "64" if args.size == "small" else "16,64"
     if args.worker:
         args.impl = args.worker
         worker(args)
@@ -232,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 def _table(rows: list[dict], args: argparse.Namespace) -> str:
     label = {"first": "first order", "second_exact": "second order, exact HVP (original: finite differences)",
              "second_fd": "second order, finite differences"}
-    where = f"{args.device}, {args.threads} thread(s), {args.steps} steps after {args.warmup} warm-up, median"
+    channels, cells, side = SIZES[args.size]
+    where = f"{args.size}: {channels} ch, {cells} cells, {side} px; {args.device}, {args.threads} thread(s), {args.steps} steps after {args.warmup} warm-up, median"
     if "original" not in rows[0]:
         lines = [f"ours alone ({where})", "", "| mode | batch | ms / step | peak MB |", "|---|---|---|---|"]
         lines += [f"| {label[r['mode']]} | {r['batch']} | {r['ours']['ms']:.0f} | {r['ours']['mb']:.0f} |" for r in rows]

@@ -27,3 +27,12 @@ def test_a_folder_without_the_original_code_is_refused(tmp_path):
     out = run("--darts-dir", str(tmp_path), "--batches", "2")
     assert out.returncode != 0
     assert "--darts-dir" in out.stderr and "model_search.py" in out.stderr
+
+
+def test_the_small_size_is_make_search_supernet():
+    out = run("--size", "small", "--batches", "4", "--modes", "first", "--steps", "1", "--warmup", "0",
+              "--threads", "1")
+    assert out.returncode == 0, out.stderr
+    assert "small: 8 ch, 4 cells, 8 px" in out.stdout
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| first order")]
+    assert len(rows) == 1 and rows[0].split("|")[2].strip() == "4"
