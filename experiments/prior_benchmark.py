@@ -2,7 +2,8 @@
 
 Every job is one `irlas-search` run at the shipped defaults plus the suite's overrides, in its own process with one
 CPU thread (`--workers` of them side by side); finished jobs are reused, so an interrupted benchmark continues where
-it stopped. Prints the tables and the target checks, and writes them to `<out>/report.md` (+ `results.json`).
+it stopped. Each run records the commit it ran on (`commit.txt`), and the report says how many of its rows ran on
+which commit. Prints the tables and the target checks, and writes them to `<out>/report.md` (+ `results.json`).
 
 Suites (pick with `--suites`, default: all but `smoke`):
   nb201_fashion  NAS-Bench-201 on Fashion-MNIST downsampled to 14 px (3000 images, 8 channels, 3 x 2 cells,
@@ -138,6 +139,8 @@ def run_job(job: Job, out: Path) -> tuple[Job, dict[str, Any] | None, str]:
     metrics = run_dir / "metrics.json"
     if metrics.is_file():
         return job, json.loads(metrics.read_text()), "cached"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "commit.txt").write_text(measured_at() + "\n")  # a cached row keeps the code it ran on
     cmd = [sys.executable, "-m", "irlas_darts", *job.overrides, f"hydra.run.dir={run_dir}", "runtime.threads=1",
            "logger.progress=false", "resume=true"]
     env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
@@ -393,13 +396,26 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def measured_at() -> str:
-    """The commit the searches ran on (``+changes`` when the work tree differs from it): tables name their code."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    """The commit the searches run on (``+changes`` when the work tree differs from it): tables name their code."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git on this machine
+        return "unknown commit"
     if head.returncode != 0:
         return "unknown commit"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
     return f"commit {head.stdout.strip()}{' +changes' if dirty else ''}"
+
+
+def commits_of(out: Path, jobs: list) -> str:
+    """The commits the report's rows ran on, read from each run's ``commit.txt`` (runs from before it: unknown)."""
+    seen: dict[str, int] = {}
+    for job in jobs:
+        stamp = out / "runs" / job.key / "commit.txt"
+        key = stamp.read_text().strip() if stamp.is_file() else "an unrecorded commit"
+        seen[key] = seen.get(key, 0) + 1
+    return "; ".join(f"{n} at {c}" for c, n in seen.items()) or "no runs"
 
 
 def main() -> int:
@@ -438,7 +454,6 @@ def main() -> int:
     from tqdm import tqdm
 
     started = time.perf_counter()
-    code = measured_at()
     results: dict[str, dict[str, dict[int, dict]]] = {}
     failures = []
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
@@ -456,7 +471,7 @@ def main() -> int:
              f"`python experiments/prior_benchmark.py --suites {','.join(suites)} --seeds {args.seeds}"
              f"{' --sweep --sweep-regs ' + ','.join(sweep) if sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
              f"{wall / 60:.1f} min wall on this machine ({args.workers} parallel jobs, 1 thread each; cached jobs "
-             f"cost nothing), at {code}.", ""]
+             f"cost nothing); runs: {commits_of(args.out, jobs)}.", ""]
     for suite in suites:
         if suite in results:
             lines += suite_table(suite, results[suite], seeds)

@@ -38,6 +38,9 @@ def test_smoke_suite_reports_what_the_runs_wrote(tmp_path):
         assert f"| {arm} | {row['bench']:.2f} |" in res.stdout
     report = (tmp_path / "report.md").read_text()
     assert report.strip() == res.stdout.strip()
+    # every row names the code it ran on (this checkout: a commit, perhaps with uncommitted changes)
+    stamps = {(tmp_path / "runs" / "smoke" / arm / "seed0" / "commit.txt").read_text().strip() for arm in results}
+    assert len(stamps) == 1 and f"runs: 3 at {stamps.pop()}." in report
     again = bench("--suites", "smoke", "--seeds", "0", "--out", str(tmp_path))  # every run cached: same table
     assert again.returncode == 0 and again.stdout.split("###", 1)[1] == res.stdout.split("###", 1)[1]
 
