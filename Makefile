@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 ARGS   ?=
+# pytest-xdist processes for `make test`: auto is one per core; WORKERS=0 runs the tests in pytest's own process
+WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help install search test test-fast compare report bench bench-vs-darts bench-distributed prior-benchmark gpu-check clean
@@ -23,11 +25,11 @@ install: $(STAMP)  ## create .venv and install the package with its test and lau
 search: $(STAMP)  ## search a cell on the bundled digits dataset (DARTS space, IRL prior); ARGS="key=value ..."
 	$(BIN)/irlas-search $(ARGS)
 
-test: $(STAMP)  ## run the whole test suite (slow end-to-end tests included)
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP)  ## run the whole test suite (slow end-to-end tests included), one pytest worker per core
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(ARGS)
 
 test-fast: $(STAMP)  ## the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope -m "not slow" $(ARGS)
 
 compare: $(STAMP)  ## the stored comparison sweep: regularizer=none,imitation,irl x seed=0,1,2 (+ eval), then the report
 	$(BIN)/irlas-search experiment=compare $(ARGS)
