@@ -49,7 +49,7 @@ def started(space, expert, seed, **options):
 
 def expert_skips(space, reg):
     cell = space.cell_types[0]
-    return sum(typed_in_degree(space, hard_adjacency(space, space.one_hot(g)[cell].double()))[..., SKIP]
+    return sum(typed_in_degree(space, hard_adjacency(space, space.one_hot(g)[cell].double()), reg.positions)[..., SKIP]
                for g in reg.expert)
 
 
@@ -66,7 +66,7 @@ def skip_change_by_position(space, reg, alphas):
     alphas = {c: a.clone().requires_grad_() for c, a in alphas.items()}
     g_loss, = torch.autograd.grad(reg.loss(alphas), alphas[cell])
     x = alphas[cell].detach().clone().requires_grad_()
-    skips = typed_in_degree(space, soft_adjacency(space, x, reg.tau))[..., SKIP]
+    skips = typed_in_degree(space, soft_adjacency(space, x, reg.tau), reg.positions)[..., SKIP]
     change = [float(torch.autograd.grad(m, x, retain_graph=True)[0].flatten() @ -g_loss.flatten())
               for m in skips.flatten()]
     return torch.tensor(change, dtype=torch.float64).reshape(skips.shape)
@@ -94,6 +94,36 @@ def test_darts_prior_never_raises_skip_where_the_expert_has_none(expert, seed):
     # half and half with convs; the descent test below checks that the shortcut is where the prior leads)
 
 
+@pytest.mark.parametrize("expert", ["resnext", "resnet"])
+@pytest.mark.parametrize("seed", range(3))
+def test_with_edge_positions_the_prior_raises_skip_at_the_shortcut_and_on_no_edge_without_one(expert, seed):
+    """``positions=edges``: every edge is a position, so ResNet's empty 1->3 is one of its own (with ``sources`` it
+    shares "from the earlier nodes" with ResNet's skip 2->3, and the guard lets a skip onto it)."""
+    space = create_space("nb201")
+    reg = started(space, expert, seed, positions="edges")
+    change = skip_change_by_position(space, reg, all_conv(space, seed))
+    at = expert_skips(space, reg) > 0
+    assert int(at.sum()) == {"resnext": 1, "resnet": 2}[expert]
+    assert bool((change[shortcut_positions(space, reg)] > 0).all()), change
+    assert bool((change[~at] <= 1e-12).all()), change
+
+
+@pytest.mark.parametrize("positions", ["sources", "edges"])
+def test_only_edge_positions_keep_the_resnet_prior_off_its_empty_edge_1_to_3(positions):
+    """The case ``edges`` is for: from the same all-conv cells, with ``sources`` the ResNet prior raises the skip on
+    edge 1->3 (counted with its skip 2->3), with ``edges`` on no seed."""
+    space = create_space("nb201")
+    raised = []
+    for seed in range(3):
+        reg = started(space, "resnet", seed, positions=positions)
+        alphas = {c: a.clone().requires_grad_() for c, a in all_conv(space, seed).items()}
+        g_loss, = torch.autograd.grad(reg.loss(alphas), alphas["cell"])
+        x = alphas["cell"].detach().clone().requires_grad_()
+        skip_1_3 = soft_adjacency(space, x, reg.tau).typed[space.edge_index(1, 3), SKIP]
+        raised.append(float(torch.autograd.grad(skip_1_3, x)[0].flatten() @ -g_loss.flatten()) > 1e-12)
+    assert raised == ([True] * 3 if positions == "sources" else [False] * 3)
+
+
 def test_without_the_guard_the_prior_raises_skip_off_the_experts_positions():
     """What the position guard is for: a class pulled down on an edge the expert leaves empty (fewer convs on 1->2)
     hands its mass to the other classes of that edge, skip included."""
@@ -106,15 +136,15 @@ def test_without_the_guard_the_prior_raises_skip_off_the_experts_positions():
     assert raised > 0
 
 
-@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+@pytest.mark.parametrize("space_name, positions", [("nb201", "sources"), ("darts", "sources"), ("nb201", "edges")])
 @pytest.mark.parametrize("expert", ["resnext", "resnet"])
-def test_the_prior_alone_leads_an_all_conv_cell_to_the_experts_shortcut(space_name, expert):
+def test_the_prior_alone_leads_an_all_conv_cell_to_the_experts_shortcut(space_name, positions, expert):
     """Adam on the prior alone (no data), IRL steps every 30 steps: the derived cell gains the identity shortcut
     beside a conv path, and keeps no skip at a position where the expert has none."""
     space = create_space(space_name)
     cell = space.cell_types[0]
     for seed in range(1):  # experiments/prior_directions.py runs more seeds
-        reg = started(space, expert, seed)
+        reg = started(space, expert, seed, positions=positions)
         alphas = {c: torch.nn.Parameter(a) for c, a in all_conv(space, seed).items()}
         assert not cell_statistics(space, space.derive(alphas), cell)["shortcut"]
         opt = torch.optim.Adam(alphas.values(), lr=0.02, betas=(0.5, 0.999))
@@ -126,7 +156,8 @@ def test_the_prior_alone_leads_an_all_conv_cell_to_the_experts_shortcut(space_na
             genotype = space.derive({c: a.detach() for c, a in alphas.items()})
             reg.update(epoch, alphas, genotype)
         assert cell_statistics(space, genotype, cell)["shortcut"], genotype
-        skips = typed_in_degree(space, hard_adjacency(space, space.one_hot(genotype)[cell].double()))[..., SKIP]
+        skips = typed_in_degree(space, hard_adjacency(space, space.one_hot(genotype)[cell].double()),
+                                positions)[..., SKIP]
         assert not bool(((skips > 0) & (expert_skips(space, reg) == 0)).any()), genotype
 
 

@@ -41,8 +41,9 @@ def random_alphas(space, generator: torch.Generator) -> dict[str, torch.Tensor]:
             return alphas
 
 
+@pytest.mark.parametrize("positions", ["sources", "edges"])
 @pytest.mark.parametrize("name", ["darts", "nb201"])
-def test_soft_features_equal_derived_genotype_features_as_tau_vanishes(name):
+def test_soft_features_equal_derived_genotype_features_as_tau_vanishes(name, positions):
     space = create_space(name)
     gen = torch.Generator().manual_seed(0)
     for _ in range(40):
@@ -55,11 +56,12 @@ def test_soft_features_equal_derived_genotype_features_as_tau_vanishes(name):
             torch.testing.assert_close(soft.keep, hard.keep, atol=1e-9, rtol=0)
             torch.testing.assert_close(soft.typed, hard.typed, atol=1e-9, rtol=0)
             torch.testing.assert_close(soft.nonempty, hard.nonempty, atol=1e-9, rtol=0)
-            torch.testing.assert_close(node_features(space, soft), node_features(space, hard), atol=1e-9, rtol=0)
+            torch.testing.assert_close(node_features(space, soft, positions), node_features(space, hard, positions),
+                                       atol=1e-9, rtol=0)
         for cells in ("normal", "both"):
-            mu_soft = soft_feature_expectation(space, alphas, TAU, cells)
-            mu_hard = genotype_feature_expectation(space, genotype, cells)
-            assert mu_soft.shape == (len(feature_names(space, cells)),)
+            mu_soft = soft_feature_expectation(space, alphas, TAU, cells, positions=positions)
+            mu_hard = genotype_feature_expectation(space, genotype, cells, positions=positions)
+            assert mu_soft.shape == (len(feature_names(space, cells, positions)),)
             torch.testing.assert_close(mu_soft, mu_hard, atol=1e-9, rtol=0)
 
 
@@ -108,6 +110,11 @@ def test_covered_cells_and_names():
     assert len(feature_names(darts, "normal")) == 64 and len(feature_names(darts, "both")) == 128
     assert len(feature_names(nb201)) == 36
     assert len(set(feature_names(darts, "both"))) == 128
+    # positions="edges": every earlier node its own source (DARTS 5 sources, NB201 3): 4 x 22 and 3 x 15
+    assert len(feature_names(darts, "normal", "edges")) == 88 and len(feature_names(nb201, "normal", "edges")) == 45
+    assert "normal.node5.skip_from_node3" in feature_names(darts, "normal", "edges")
+    with pytest.raises(ValueError, match="regularizer.positions"):
+        feature_names(darts, "normal", "nodes")
     with pytest.raises(ValueError, match="regularizer.cells"):
         covered_cells(darts, "reduce")
     with pytest.raises(ValueError, match="tau"):

@@ -338,7 +338,7 @@ def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:
 
 
 REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples", "clip", "seed",
-                    "reward", "policy", "guard"}
+                    "reward", "policy", "guard", "positions"}
 
 
 def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
@@ -369,6 +369,7 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     _choice(reg.get("cells", "normal"), ("normal", "both"), "regularizer.cells")
     _choice(reg.get("reward", "mirror"), ("mirror", "linear"), "regularizer.reward")
     _choice(reg.get("policy", "soft"), ("soft", "derived"), "regularizer.policy")
+    _choice(reg.get("positions", "sources"), ("sources", "edges"), "regularizer.positions")
     for key in ("clip", "guard"):
         if not isinstance(reg.get(key, True), bool):
             raise ConfigError(f"regularizer.{key}={reg[key]!r} is not valid; use true or false")

@@ -24,8 +24,8 @@ import torch
 
 from ..spaces import Alphas, AnyGenotype, SearchSpace
 from ..topology import (
-    CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation, feature_expectation,
-    feature_names, genotype_feature_expectation, soft_adjacency, soft_feature_expectation,
+    POSITIONS, CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation,
+    feature_expectation, feature_names, genotype_feature_expectation, soft_adjacency, soft_feature_expectation,
 )
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
@@ -33,7 +33,7 @@ _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 DEFAULTS: dict[str, Any] = {  # the library defaults: the same as conf/regularizer/irl.yaml
     "lam": 0.01, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
     "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
-    "guard": True,
+    "guard": True, "positions": "sources",
 }
 POLICIES = ("soft", "derived")
 
@@ -85,6 +85,7 @@ class Regularizer:
         reward: str = DEFAULTS["reward"],
         policy: str = DEFAULTS["policy"],
         guard: bool = DEFAULTS["guard"],
+        positions: str = DEFAULTS["positions"],
         expert: Iterable[AnyGenotype | str] | None = None,
         **unknown: Any,
     ) -> None:
@@ -99,6 +100,7 @@ class Regularizer:
         self._check(lam >= 0, "lambda", lam, "it must be >= 0")
         self._check(epsilon >= 0, "epsilon", epsilon, "it must be >= 0")
         self._check(policy in POLICIES, "policy", policy, f"choose one of {', '.join(POLICIES)}")
+        self._check(positions in POSITIONS, "positions", positions, f"choose one of {', '.join(POSITIONS)}")
         self._check(reward in MirrorStimuli.FORMS, "reward", reward, f"choose one of {', '.join(MirrorStimuli.FORMS)}")
         self.policy = policy
         self.guard = bool(guard)  # used by `irl` (see regularizers/irl.py); accepted by all so sweeps share keys
@@ -106,14 +108,15 @@ class Regularizer:
         self.lam, self.tau, self.gamma = float(lam), float(tau), float(gamma)
         self.every, self.start_epoch, self.samples = int(every), int(start_epoch), int(samples)
         self.cells = cells
+        self.positions = positions
         self.covered = covered_cells(space, cells)  # validates `cells`
-        self.feature_names = feature_names(space, cells)
+        self.feature_names = feature_names(space, cells, positions)
         self.expert = expert_cells(space, expert) if expert else []
         if self.needs_expert and not self.expert:
             raise ValueError(f"regularizer {self.name!r} needs expert cells; pass expert= (config group expert=resnext)")
         self.tracker: MirrorStimuli | None = None
         if self.expert:
-            mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma)
+            mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma, positions)
             self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip, form=reward)
         self.generator = torch.Generator().manual_seed(int(seed))  # only `samples > 0` draws from it
         self._cache: dict[tuple, torch.Tensor] = {}
@@ -154,7 +157,7 @@ class Regularizer:
             self.start(alphas, genotype)
         if self.irl_due(epoch) and self.tracker.step(self.policy_features(alphas, genotype)):
             self._cache.clear()
-        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
+        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma, positions=self.positions)
         return {
             "F": self._soft_reward(alphas),
             "t": self.tracker.margin,
@@ -169,8 +172,9 @@ class Regularizer:
         Expert quantities are None without an expert; ``F``, ``margin`` and ``w`` are None before ``start``.
         """
         genotype = genotype if genotype is not None else self.space.derive(_detached(alphas))
-        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
-        mu_soft = soft_feature_expectation(self.space, _detached(alphas), self.tau, self.cells, self.gamma)
+        mu = genotype_feature_expectation(self.space, genotype, self.cells, self.gamma, positions=self.positions)
+        mu_soft = soft_feature_expectation(self.space, _detached(alphas), self.tau, self.cells, self.gamma,
+                                           self.positions)
         out: dict[str, Any] = {
             "feature_names": list(self.feature_names),
             "cells": list(self.covered),
@@ -212,7 +216,7 @@ class Regularizer:
     # --- topology helpers shared by the plugins -------------------------------------------------------------------
     def soft_features(self, alphas: Alphas) -> torch.Tensor:
         """mu_soft(alpha) over the covered cells, in the alphas' dtype and device (never under bf16 autocast)."""
-        return feature_expectation(self.space, self.soft_cells(alphas), self.cells, self.gamma)
+        return feature_expectation(self.space, self.soft_cells(alphas), self.cells, self.gamma, self.positions)
 
     def soft_cells(self, alphas: Alphas) -> dict[str, CellAdjacency]:
         """The soft adjacency of every covered cell (never under bf16 autocast)."""
@@ -233,17 +237,18 @@ class Regularizer:
         """
         detached = _detached(alphas)
         if self.policy == "soft":
-            return soft_feature_expectation(self.space, detached, self.tau, self.cells, self.gamma)
+            return soft_feature_expectation(self.space, detached, self.tau, self.cells, self.gamma, self.positions)
         if self.samples == 0:
             genotype = genotype if genotype is not None else self.space.derive(detached)
-            return genotype_feature_expectation(self.space, genotype, self.cells, self.gamma)
+            return genotype_feature_expectation(self.space, genotype, self.cells, self.gamma, positions=self.positions)
         mus = []
         for _ in range(self.samples):
             noisy = {}
             for c, a in detached.items():
                 u = torch.rand(a.shape, generator=self.generator, dtype=torch.float64).clamp_min(1e-300)
                 noisy[c] = a - torch.log(-torch.log(u))
-            mus.append(genotype_feature_expectation(self.space, self.space.derive(noisy), self.cells, self.gamma))
+            mus.append(genotype_feature_expectation(self.space, self.space.derive(noisy), self.cells, self.gamma,
+                                                        positions=self.positions))
         return torch.stack(mus).mean(dim=0)
 
     def _on(self, vector: torch.Tensor, like: torch.Tensor, key: str) -> torch.Tensor:

@@ -40,8 +40,8 @@ class MirrorStimuliRegularizer(Regularizer):
         super().__init__(space, **options)
         # the expert's edges per covered cell, node, source and class (mean over the expert cells)
         self.expert_in_degree = {
-            c: torch.stack([typed_in_degree(space, hard_adjacency(space, space.one_hot(g)[c].double()))
-                            for g in self.expert]).mean(dim=0)
+            c: torch.stack([typed_in_degree(space, hard_adjacency(space, space.one_hot(g)[c].double()),
+                                            self.positions) for g in self.expert]).mean(dim=0)
             for c in self.covered
         }
         self.expert_mass = {c: {k: float(d[..., CLASSES.index(k)].sum()) for k in GUARDED}
@@ -55,7 +55,7 @@ class MirrorStimuliRegularizer(Regularizer):
         if not self.tracker.started:  # start() not called: the first alphas seen are the initial ones
             self.start(alphas)
         cells = self.soft_cells(alphas)
-        mu = feature_expectation(self.space, cells, self.cells, self.gamma)
+        mu = feature_expectation(self.space, cells, self.cells, self.gamma, self.positions)
         w, mu_e = self._on(self.tracker.w, mu, "w"), self._on(self.tracker.mu_expert, mu, "mu_expert")
         loss = -self.lam * self.tracker.reward(mu, w, mu_e)
         if self.guard and loss.requires_grad:
@@ -65,7 +65,8 @@ class MirrorStimuliRegularizer(Regularizer):
     def guarded_masses(self, cell: str, adj: CellAdjacency, derived: CellAdjacency) -> list[torch.Tensor]:
         """The masses of ``adj`` in excess of the expert's (on ``adj`` or on the ``derived`` cell): per position and
         guarded class, then the cell's skip, pool and skip + pool totals."""
-        soft, hard = typed_in_degree(self.space, adj), typed_in_degree(self.space, derived).detach()
+        soft = typed_in_degree(self.space, adj, self.positions)
+        hard = typed_in_degree(self.space, derived, self.positions).detach()
         expert = self._on(self.expert_in_degree[cell], soft, f"in_degree.{cell}")
         guarded = []
         for k in (CLASSES.index(k) for k in GUARDED):

@@ -2,7 +2,7 @@
 
 from .experts import expert_cells, expert_feature_expectation, expert_texts
 from .features import (
-    cell_feature_expectation, covered_cells, feature_expectation, feature_names, genotype_feature_expectation,
+    POSITIONS, cell_feature_expectation, covered_cells, feature_expectation, feature_names, genotype_feature_expectation,
     node_feature_names, node_features, soft_feature_expectation, typed_in_degree,
 )
 from .irl import MirrorStimuli
@@ -10,7 +10,7 @@ from .soft_adjacency import CLASSES, CellAdjacency, class_matrix, hard_adjacency
 from .stats import cell_statistics, collapse_threshold, edge_slots, genotype_statistics
 
 __all__ = [
-    "CLASSES", "CellAdjacency", "MirrorStimuli", "cell_feature_expectation", "cell_statistics", "class_matrix", "collapse_threshold",
+    "CLASSES", "POSITIONS", "CellAdjacency", "MirrorStimuli", "cell_feature_expectation", "cell_statistics", "class_matrix", "collapse_threshold",
     "covered_cells", "edge_slots", "expert_cells", "expert_feature_expectation", "expert_texts", "feature_expectation",
     "feature_names", "genotype_feature_expectation", "genotype_statistics", "hard_adjacency", "node_feature_names",
     "node_features", "soft_adjacency", "soft_feature_expectation", "typed_in_degree",

@@ -47,10 +47,11 @@ def expert_texts(expert: Mapping, space: SearchSpace) -> list[str]:
 
 
 def expert_feature_expectation(
-    space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9
+    space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9,
+    positions: str = "sources",
 ) -> torch.Tensor:
     """mu_E: the mean feature expectation of the expert cells (float64, CPU)."""
-    mus = [genotype_feature_expectation(space, g, cells, gamma) for g in experts]
+    mus = [genotype_feature_expectation(space, g, cells, gamma, positions=positions) for g in experts]
     if not mus:
         raise ValueError(f"expert.{space.name} is empty; list at least one expert cell for the {space.name} space")
     return torch.stack(mus).mean(dim=0)

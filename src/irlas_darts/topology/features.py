@@ -8,6 +8,7 @@ Per intermediate node t (NB201: nodes 1..3, the last being the output), in this 
 
     <class>_from_<source>          typed in-degree by source: sum over the source's edges of A^kappa_it, for
                                    kappa in conv, pool, skip and source in input0 (, input1), nodes
+                                   (``positions="edges"``: every earlier node its own source, node<j>)
     depth<d>, d = 0..n_nodes       conv-depth distribution delta_t (a random kept in-edge followed back to an input)
     consumed                       u_t = 1 - prod_{j>t} (1 - a_tj): t feeds a later node, not only the output
     residual                       r_t = (sum_{i input} A^skip_it) * min(1, sum_i A^conv_it)
@@ -17,7 +18,12 @@ entries instead of SPEC's sum over nodes. With the sum, an identity edge counted
 the first node, where the discount weighs most), so the prior could only say "about one skip", never "a skip from the
 input into the output node beside the conv branches"; with the node kept, and the typed in-degree split by where the
 edge comes from, the expert's shortcut has an entry of its own. Covered cells are concatenated in order (DARTS:
-normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 12.
+normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 12 (``positions="edges"``: 4 x 22, 3 x 15).
+
+``positions`` says how finely a position is resolved. ``sources`` (default) lumps a node's in-edges from the earlier
+intermediate nodes together, so the prior says "a skip from the input into the output node" but not which
+intermediate node another skip may come from; ``edges`` gives every edge its own entries, so an expert whose
+shortcut or empty edges sit between intermediate nodes (ResNet's 2->3 skip beside an empty 1->3) is told apart.
 
 delta_t is multiplied by the probability that node t keeps any in-edge (``CellAdjacency.nonempty``): the smooth form
 of SPEC's "a node with no kept in-edge has delta = 0", without which the law fails for empty NB201 nodes.
@@ -31,6 +37,7 @@ from ..spaces import Alphas, AnyGenotype, SearchSpace
 from .soft_adjacency import CLASSES, CellAdjacency, hard_adjacency, soft_adjacency
 
 CONV, POOL, SKIP = (CLASSES.index(c) for c in ("conv", "pool", "skip"))
+POSITIONS = ("sources", "edges")
 
 
 def covered_cells(space: SearchSpace, cells: str = "normal") -> tuple[str, ...]:
@@ -42,22 +49,28 @@ def covered_cells(space: SearchSpace, cells: str = "normal") -> tuple[str, ...]:
     return ("normal",)
 
 
-def _sources(space: SearchSpace) -> list[str]:
-    """Where an in-edge comes from: each cell input on its own, then the earlier intermediate nodes together."""
-    return [f"input{i}" for i in range(space.n_inputs)] + ["nodes"]
+def _sources(space: SearchSpace, positions: str = "sources") -> list[str]:
+    """Where an in-edge comes from: each cell input on its own, then the earlier intermediate nodes together
+    (``sources``) or each on its own (``edges``)."""
+    if positions not in POSITIONS:
+        raise ValueError(f"regularizer.positions={positions!r} is not valid; choose one of {', '.join(POSITIONS)}")
+    inputs = [f"input{i}" for i in range(space.n_inputs)]
+    if positions == "edges":
+        return inputs + [f"node{j}" for j in list(space.nodes)[:-1]]
+    return inputs + ["nodes"]
 
 
-def node_feature_names(space: SearchSpace) -> list[str]:
+def node_feature_names(space: SearchSpace, positions: str = "sources") -> list[str]:
     """Names of phi(s_t)'s entries (the same for every node t)."""
-    names = [f"{kind}_from_{src}" for src in _sources(space) for kind in CLASSES]
+    names = [f"{kind}_from_{src}" for src in _sources(space, positions) for kind in CLASSES]
     names += [f"depth{d}" for d in range(space.n_nodes + 1)]
     return names + ["consumed", "residual"]
 
 
-def feature_names(space: SearchSpace, cells: str = "normal") -> list[str]:
+def feature_names(space: SearchSpace, cells: str = "normal", positions: str = "sources") -> list[str]:
     """Label of every entry of ``mu`` (and of ``w``), e.g. ``normal.node3.skip_from_input1``."""
     return [f"{cell}.node{node}.{name}" for cell in covered_cells(space, cells) for node in space.nodes
-            for name in node_feature_names(space)]
+            for name in node_feature_names(space, positions)]
 
 
 def _normalise(log_weights: torch.Tensor) -> torch.Tensor:
@@ -67,24 +80,28 @@ def _normalise(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.softmax(safe, dim=0) * finite
 
 
-def typed_in_degree(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
-    """(n_nodes, n_inputs + 1, 3): kept in-edges of every node by source (each input, then the earlier nodes) and class.
+def typed_in_degree(space: SearchSpace, adj: CellAdjacency, positions: str = "sources") -> torch.Tensor:
+    """(n_nodes, n_sources, 3): kept in-edges of every node by source (``_sources``) and class.
 
-    The positions the prior and its guard speak of: on a genotype's adjacency, exact edge counts.
+    The positions the prior and its guard speak of: on a genotype's adjacency, exact edge counts. With ``edges`` a
+    node's rows for sources at or after itself are zero.
     """
     typed = adj.typed
-    n_in = space.n_inputs
+    n_in, n_src = space.n_inputs, len(_sources(space, positions))
     out = []
     for node in space.nodes:
         rows = typed[[space.edge_index(i, node) for i in range(node)]]
-        out.append(torch.cat([rows[:n_in], rows[n_in:].sum(dim=0, keepdim=True)]))
+        if positions == "edges":
+            out.append(torch.cat([rows, rows.new_zeros(n_src - node, rows.shape[1])]))
+        else:
+            out.append(torch.cat([rows[:n_in], rows[n_in:].sum(dim=0, keepdim=True)]))
     return torch.stack(out)
 
 
-def node_features(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
+def node_features(space: SearchSpace, adj: CellAdjacency, positions: str = "sources") -> torch.Tensor:
     """phi(s_t) for every intermediate node t: an (n_nodes, F) tensor, differentiable in the adjacency."""
     typed = adj.typed
-    by_source = typed_in_degree(space, adj)
+    by_source = typed_in_degree(space, adj, positions)
     n_in = space.n_inputs
     depth_bins = space.n_nodes + 1
     start = adj.keep.new_zeros(depth_bins)
@@ -111,33 +128,38 @@ def node_features(space: SearchSpace, adj: CellAdjacency) -> torch.Tensor:
     return torch.stack(rows_out)
 
 
-def cell_feature_expectation(space: SearchSpace, adj: CellAdjacency, gamma: float = 0.9) -> torch.Tensor:
+def cell_feature_expectation(
+    space: SearchSpace, adj: CellAdjacency, gamma: float = 0.9, positions: str = "sources"
+) -> torch.Tensor:
     """``(gamma^(t-1) phi(s_t))_t`` for one cell: the discounted features of every node, node by node."""
-    phi = node_features(space, adj)
+    phi = node_features(space, adj, positions)
     discount = gamma ** torch.arange(phi.shape[0], dtype=phi.dtype, device=phi.device)
     return (discount.unsqueeze(-1) * phi).flatten()
 
 
 def feature_expectation(
-    space: SearchSpace, adjacency: dict[str, CellAdjacency], cells: str = "normal", gamma: float = 0.9
+    space: SearchSpace, adjacency: dict[str, CellAdjacency], cells: str = "normal", gamma: float = 0.9,
+    positions: str = "sources",
 ) -> torch.Tensor:
     """mu over the covered cells, concatenated in ``covered_cells`` order."""
-    return torch.cat([cell_feature_expectation(space, adjacency[c], gamma) for c in covered_cells(space, cells)])
+    return torch.cat([cell_feature_expectation(space, adjacency[c], gamma, positions)
+                      for c in covered_cells(space, cells)])
 
 
 def soft_feature_expectation(
-    space: SearchSpace, alphas: Alphas, tau: float, cells: str = "normal", gamma: float = 0.9
+    space: SearchSpace, alphas: Alphas, tau: float, cells: str = "normal", gamma: float = 0.9,
+    positions: str = "sources",
 ) -> torch.Tensor:
     """mu_soft(alpha): differentiable in the alphas, in their dtype and device."""
     adjacency = {c: soft_adjacency(space, alphas[c], tau) for c in covered_cells(space, cells)}
-    return feature_expectation(space, adjacency, cells, gamma)
+    return feature_expectation(space, adjacency, cells, gamma, positions)
 
 
 def genotype_feature_expectation(
     space: SearchSpace, genotype: AnyGenotype, cells: str = "normal", gamma: float = 0.9,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype = torch.float64, positions: str = "sources",
 ) -> torch.Tensor:
     """mu of a discrete genotype (on the CPU), through its one-hot form and the same feature code."""
     one_hot = space.one_hot(genotype)
     adjacency = {c: hard_adjacency(space, one_hot[c].to(dtype)) for c in covered_cells(space, cells)}
-    return feature_expectation(space, adjacency, cells, gamma)
+    return feature_expectation(space, adjacency, cells, gamma, positions)

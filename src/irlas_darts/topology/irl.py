@@ -127,7 +127,7 @@ class MirrorStimuli:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         mu_expert = torch.as_tensor(state["mu_expert"], dtype=torch.float64)
         if mu_expert.shape != self.mu_expert.shape or not torch.equal(mu_expert, self.mu_expert):
-            raise ValueError("checkpoint IRL state was made with another expert, gamma or regularizer.cells; "
+            raise ValueError("checkpoint IRL state was made with another expert, gamma, regularizer.cells or regularizer.positions; "
                              "resume with the same settings")
         # epsilon stays as configured: it is a setting, not learned state
         self.mubar = None if state["mubar"] is None else torch.as_tensor(state["mubar"], dtype=torch.float64).clone()
