@@ -106,7 +106,8 @@ def run_arm(Architect: type, Network: type, order: str, with_prior: bool, args: 
         logged = prior.update(epoch, model)
         original = model.genotype()  # the original's own derivation
         ours = prior.genotype(model)
-        mu = genotype_feature_expectation(space, ours, "normal", prior.regularizer.gamma)
+        mu = genotype_feature_expectation(space, ours, "normal", prior.regularizer.gamma,
+                                          positions=prior.regularizer.positions)
         rows.append({
             "epoch": epoch + 1,
             "param_free": sum(op in PARAM_FREE for op, _ in original.normal),
