@@ -344,6 +344,7 @@ REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "e
 def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     """The regularizer's name and its constructor options, checked field by field."""
     from ..regularizers import available_regularizers
+    from ..topology import POSITIONS
 
     reg = OmegaConf.to_container(cfg.regularizer, resolve=True)
     if not isinstance(reg, dict) or "name" not in reg:
@@ -369,7 +370,7 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     _choice(reg.get("cells", "normal"), ("normal", "both"), "regularizer.cells")
     _choice(reg.get("reward", "mirror"), ("mirror", "linear"), "regularizer.reward")
     _choice(reg.get("policy", "soft"), ("soft", "derived"), "regularizer.policy")
-    _choice(reg.get("positions", "sources"), ("sources", "edges"), "regularizer.positions")
+    _choice(reg.get("positions", "sources"), POSITIONS, "regularizer.positions")
     for key in ("clip", "guard"):
         if not isinstance(reg.get(key, True), bool):
             raise ConfigError(f"regularizer.{key}={reg[key]!r} is not valid; use true or false")
