@@ -48,9 +48,11 @@ def soft_distance(reg, alphas) -> float:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_imitation_reaches_the_expert_cell_in_nb201(seed):
-    _, start, distances, _ = descend("nb201", "imitation", seed, lr=0.02, epochs=1, steps=300)
-    assert start > 1.0
-    assert distances[-1] == pytest.approx(0.0, abs=1e-9)  # the derived cell's mu equals mu_E
+    """mu_E is the mean of the 3x3 and the bottleneck (1x1 first) cells; no single cell is nearer than either."""
+    reg, start, distances, _ = descend("nb201", "imitation", seed, lr=0.02, epochs=1, steps=300)
+    best = min(float((genotype_feature_expectation(reg.space, g) - reg.tracker.mu_expert).norm()) for g in reg.expert)
+    assert start > 1.0 and best < 0.5 * start
+    assert distances[-1] == pytest.approx(best, abs=1e-9)  # the derived cell is one of the expert cells
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -24,7 +24,8 @@ def named(space, mu) -> dict[str, float]:
 
 
 def test_nb201_resnext_features_by_hand():
-    """phi per node (gamma = 0.9), entries {conv,pool,skip}_from_{input0,nodes}, depth0..3, consumed, residual:
+    """phi per node (gamma = 0.9), entries {conv,pool,skip,pointwise}_from_{input0,nodes}, depth0..3, consumed,
+    residual (this cell has no 1x1 conv, so every pointwise entry is 0):
       node 1: conv 0->1                      -> conv_from_input0 1; depth1 1; consumed 1 (feeds 3)
       node 2: conv 0->2 (1->2 is none)       -> conv_from_input0 1; depth1 1; consumed 1 (feeds 3)
       node 3: skip 0->3, conv 1->3, conv 2->3 -> skip_from_input0 1, conv_from_nodes 2; depth0 1/3, depth2 2/3;
@@ -39,9 +40,22 @@ def test_nb201_resnext_features_by_hand():
         "cell.node3.skip_from_input0": 0.81, "cell.node3.conv_from_nodes": 0.81 * 2,
         "cell.node3.depth0": 0.81 / 3, "cell.node3.depth2": 0.81 * 2 / 3, "cell.node3.residual": 0.81,
     }
-    assert len(mu) == 3 * 12 and set(expected) <= set(mu)
+    assert len(mu) == 3 * 14 and set(expected) <= set(mu)
     for key, value in mu.items():
         assert value == pytest.approx(expected.get(key, 0.0), abs=1e-12), key
+
+
+def test_nb201_bottleneck_cell_differs_only_in_its_pointwise_entries():
+    """ResNeXt's bottleneck order (1x1 on 0->1 and 0->2, 3x3 on 1->3 and 2->3): the same topology as the 3x3 cell,
+    so every entry equals it except pointwise_from_input0 at nodes 1 and 2 (1 and 0.9); node 3's convs see
+    neighbours, so its pointwise_from_nodes stays 0."""
+    space = create_space("nb201")
+    bottleneck = RESNEXT_NB201.replace("nor_conv_3x3~0|+|nor_conv_3x3~0", "nor_conv_1x1~0|+|nor_conv_1x1~0")
+    assert bottleneck != RESNEXT_NB201
+    mu_b = named(space, genotype_feature_expectation(space, space.genotype_from_text(bottleneck)))
+    mu_s = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
+    differ = {k: mu_b[k] - mu_s[k] for k in mu_b if abs(mu_b[k] - mu_s[k]) > 1e-12}
+    assert differ == pytest.approx({"cell.node1.pointwise_from_input0": 1.0, "cell.node2.pointwise_from_input0": 0.9})
 
 
 def test_darts_resnext_first_cell_by_hand():
@@ -80,11 +94,14 @@ def test_expert_configs_load_in_every_space(expert, name):
 
 
 def test_resnext_mu_expert_in_nb201_is_the_hand_computed_cell():
-    """Both listed NB201 cells (3x3 and 1x1-then-3x3 branches) share one topology, so mu_E is the cell above."""
+    """Both listed NB201 cells (3x3 and 1x1-then-3x3 branches) share one topology, so mu_E is the cell above except
+    half a pointwise conv into nodes 1 and 2: the expert leaves the first convs' kernel open, not the second ones'."""
     space = create_space("nb201")
     cells = expert_cells(space, load("resnext")["nb201"])
-    torch.testing.assert_close(expert_feature_expectation(space, cells),
-                               genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
+    mu_e = named(space, expert_feature_expectation(space, cells))
+    mu = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
+    mu["cell.node1.pointwise_from_input0"], mu["cell.node2.pointwise_from_input0"] = 0.5, 0.45
+    assert mu_e == pytest.approx(mu, abs=1e-12)
 
 
 def test_resnet_and_resnext_differ():

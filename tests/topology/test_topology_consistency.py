@@ -56,6 +56,7 @@ def test_soft_features_equal_derived_genotype_features_as_tau_vanishes(name, pos
             torch.testing.assert_close(soft.keep, hard.keep, atol=1e-9, rtol=0)
             torch.testing.assert_close(soft.typed, hard.typed, atol=1e-9, rtol=0)
             torch.testing.assert_close(soft.nonempty, hard.nonempty, atol=1e-9, rtol=0)
+            torch.testing.assert_close(soft.keep * soft.pointwise, hard.keep * hard.pointwise, atol=1e-9, rtol=0)
             torch.testing.assert_close(node_features(space, soft, positions), node_features(space, hard, positions),
                                        atol=1e-9, rtol=0)
         for cells in ("normal", "both"):
@@ -106,12 +107,15 @@ def test_covered_cells_and_names():
     assert covered_cells(darts, "normal") == ("normal",)
     assert covered_cells(darts, "both") == ("normal", "reduce")
     assert covered_cells(nb201, "both") == ("cell",)
-    # every node keeps its own entries: DARTS 4 nodes x 16 per cell, NB201 3 nodes x 12
+    # every node keeps its own entries: DARTS 4 nodes x 16 per cell, NB201 3 nodes x 14 (its 1x1 conv adds
+    # pointwise_from_<source>; DARTS has no pointwise op, so no such entries)
     assert len(feature_names(darts, "normal")) == 64 and len(feature_names(darts, "both")) == 128
-    assert len(feature_names(nb201)) == 36
+    assert len(feature_names(nb201)) == 42
     assert len(set(feature_names(darts, "both"))) == 128
-    # positions="edges": every earlier node its own source (DARTS 5 sources, NB201 3): 4 x 22 and 3 x 15
-    assert len(feature_names(darts, "normal", "edges")) == 88 and len(feature_names(nb201, "normal", "edges")) == 45
+    assert not any("pointwise" in n for n in feature_names(darts, "both", "edges"))
+    assert "cell.node3.pointwise_from_nodes" in feature_names(nb201)
+    # positions="edges": every earlier node its own source (DARTS 5 sources, NB201 3): 4 x 22 and 3 x 18
+    assert len(feature_names(darts, "normal", "edges")) == 88 and len(feature_names(nb201, "normal", "edges")) == 54
     assert "normal.node5.skip_from_node3" in feature_names(darts, "normal", "edges")
     with pytest.raises(ValueError, match="regularizer.positions"):
         feature_names(darts, "normal", "nodes")

@@ -46,6 +46,7 @@ class SearchSpace(ABC):
     conv_ops: frozenset[str]
     pool_ops: frozenset[str]
     skip_ops: frozenset[str] = frozenset({"skip_connect"})
+    pointwise_ops: frozenset[str] = frozenset()  # 1x1 convs: transform channels, see no neighbours
 
     @property
     def edges(self) -> tuple[tuple[int, int], ...]:

@@ -18,6 +18,7 @@ class NB201Space(SearchSpace):
     n_nodes = 3
     conv_ops = frozenset({"nor_conv_1x1", "nor_conv_3x3"})
     pool_ops = frozenset({"avg_pool_3x3"})
+    pointwise_ops = frozenset({"nor_conv_1x1"})
 
     def derive(self, alphas: Alphas) -> NB201Genotype:
         """Every edge keeps its argmax op, ``none`` included (the benchmark's rule)."""

@@ -9,6 +9,8 @@ Per intermediate node t (NB201: nodes 1..3, the last being the output), in this 
     <class>_from_<source>          typed in-degree by source: sum over the source's edges of A^kappa_it, for
                                    kappa in conv, pool, skip and source in input0 (, input1), nodes
                                    (``positions="edges"``: every earlier node its own source, node<j>)
+    pointwise_from_<source>        the kept 1x1 convs by source (sum of a_it * c_it(1x1)), only in a space with a
+                                   pointwise op (``space.pointwise_ops``: NB201's nor_conv_1x1; DARTS has none)
     depth<d>, d = 0..n_nodes       conv-depth distribution delta_t (a random kept in-edge followed back to an input)
     consumed                       u_t = 1 - prod_{j>t} (1 - a_tj): t feeds a later node, not only the output
     residual                       r_t = (sum_{i input} A^skip_it) * min(1, sum_i A^conv_it)
@@ -18,7 +20,9 @@ entries instead of SPEC's sum over nodes. With the sum, an identity edge counted
 the first node, where the discount weighs most), so the prior could only say "about one skip", never "a skip from the
 input into the output node beside the conv branches"; with the node kept, and the typed in-degree split by where the
 edge comes from, the expert's shortcut has an entry of its own. Covered cells are concatenated in order (DARTS:
-normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 12 (``positions="edges"``: 4 x 22, 3 x 15).
+normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 14 (``positions="edges"``: 4 x 22, 3 x 18).
+The pointwise entries tell a 1x1 from a conv that sees its neighbours, as IRLAS' state tells kernel sizes apart:
+without them the prior kept the expert's shortcut but left which conv to the short search, which preferred the 1x1.
 
 ``positions`` says how finely a position is resolved. ``sources`` (default) lumps a node's in-edges from the earlier
 intermediate nodes together, so the prior says "a skip from the input into the output node" but not which
@@ -63,6 +67,8 @@ def _sources(space: SearchSpace, positions: str = "sources") -> list[str]:
 def node_feature_names(space: SearchSpace, positions: str = "sources") -> list[str]:
     """Names of phi(s_t)'s entries (the same for every node t)."""
     names = [f"{kind}_from_{src}" for src in _sources(space, positions) for kind in CLASSES]
+    if space.pointwise_ops:
+        names += [f"pointwise_from_{src}" for src in _sources(space, positions)]
     names += [f"depth{d}" for d in range(space.n_nodes + 1)]
     return names + ["consumed", "residual"]
 
@@ -86,7 +92,11 @@ def typed_in_degree(space: SearchSpace, adj: CellAdjacency, positions: str = "so
     The positions the prior and its guard speak of: on a genotype's adjacency, exact edge counts. With ``edges`` a
     node's rows for sources at or after itself are zero.
     """
-    typed = adj.typed
+    return _by_source(space, adj.typed, positions)
+
+
+def _by_source(space: SearchSpace, typed: torch.Tensor, positions: str) -> torch.Tensor:
+    """(n_nodes, n_sources, K) from per-edge (E, K) masses: each node's in-edges summed per source."""
     n_in, n_src = space.n_inputs, len(_sources(space, positions))
     out = []
     for node in space.nodes:
@@ -102,6 +112,9 @@ def node_features(space: SearchSpace, adj: CellAdjacency, positions: str = "sour
     """phi(s_t) for every intermediate node t: an (n_nodes, F) tensor, differentiable in the adjacency."""
     typed = adj.typed
     by_source = typed_in_degree(space, adj, positions)
+    # kept pointwise (1x1) convs by source, in a space that has them: where the expert's convs see neighbours
+    pointwise = (_by_source(space, (adj.keep * adj.pointwise).unsqueeze(-1), positions).flatten(1)
+                 if space.pointwise_ops else by_source.new_zeros(space.n_nodes, 0))
     n_in = space.n_inputs
     depth_bins = space.n_nodes + 1
     start = adj.keep.new_zeros(depth_bins)
@@ -124,7 +137,8 @@ def node_features(space: SearchSpace, adj: CellAdjacency, positions: str = "sour
         consumed = 1 - torch.prod(1 - adj.keep[later]) if later else a.new_zeros(())
         residual = a_typed[:n_in, SKIP].sum() * torch.clamp(by_class[CONV], max=1.0)
 
-        rows_out.append(torch.cat([by_source[t].flatten(), delta, consumed.reshape(1), residual.reshape(1)]))
+        rows_out.append(torch.cat([by_source[t].flatten(), pointwise[t], delta, consumed.reshape(1),
+                                   residual.reshape(1)]))
     return torch.stack(rows_out)
 
 

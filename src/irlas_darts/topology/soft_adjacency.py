@@ -26,12 +26,15 @@ class CellAdjacency:
     log_keep:  (E,)   log a_ij, kept apart so that normalising over a node's in-edges stays finite at small tau.
     mass:      (E, 3) c_ij(kappa) for kappa in ``CLASSES``; sums to 1 on an edge that can be kept.
     nonempty:  (n_nodes,) probability that a node keeps at least one in-edge (1 where the rule guarantees one).
+    pointwise: (E,)   the share of the edge's mass on pointwise (1x1) convs, part of its conv mass; zero in a space
+               without them (``space.pointwise_ops``).
     """
 
     keep: torch.Tensor
     log_keep: torch.Tensor
     mass: torch.Tensor
     nonempty: torch.Tensor
+    pointwise: torch.Tensor
 
     @property
     def typed(self) -> torch.Tensor:
@@ -55,6 +58,11 @@ def class_matrix(space: SearchSpace, dtype: torch.dtype = torch.float64, device=
         if kind != "none":
             m[o, CLASSES.index(kind)] = 1.0
     return m
+
+
+def pointwise_vector(space: SearchSpace, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """(n_ops,) 0/1: which ops are pointwise (1x1) convs."""
+    return torch.tensor([float(op in space.pointwise_ops) for op in space.ops], dtype=dtype, device=device)
 
 
 def _in_rows(space: SearchSpace, node: int) -> list[int]:
@@ -96,12 +104,13 @@ def soft_adjacency(space: SearchSpace, alpha: torch.Tensor, tau: float) -> CellA
     # softmax over the real ops of log p / tau; log p - logZ cancels, so this is softmax(alpha_real / tau)
     op_weights = torch.softmax(log_p[:, real] / tau, dim=-1)
     mass = op_weights @ class_matrix(space, alpha.dtype, alpha.device)[real]
+    pointwise = op_weights @ pointwise_vector(space, alpha.dtype, alpha.device)[real]
 
     if k is None:
         nonempty = torch.stack([1 - torch.prod(1 - keep[_in_rows(space, j)]) for j in space.nodes])
     else:
         nonempty = keep.new_ones(space.n_nodes)
-    return CellAdjacency(keep=keep, log_keep=log_keep, mass=mass, nonempty=nonempty)
+    return CellAdjacency(keep=keep, log_keep=log_keep, mass=mass, nonempty=nonempty, pointwise=pointwise)
 
 
 def hard_adjacency(space: SearchSpace, one_hot: torch.Tensor) -> CellAdjacency:
@@ -111,4 +120,5 @@ def hard_adjacency(space: SearchSpace, one_hot: torch.Tensor) -> CellAdjacency:
     mass = one_hot @ class_matrix(space, one_hot.dtype, one_hot.device)
     # a dropped edge has an all-zero mass row; its keep of 0 already removes it wherever mass is used
     nonempty = torch.stack([keep[_in_rows(space, j)].sum().clamp(max=1.0) for j in space.nodes])
-    return CellAdjacency(keep=keep, log_keep=log_keep, mass=mass, nonempty=nonempty)
+    pointwise = one_hot @ pointwise_vector(space, one_hot.dtype, one_hot.device)
+    return CellAdjacency(keep=keep, log_keep=log_keep, mass=mass, nonempty=nonempty, pointwise=pointwise)
