@@ -78,10 +78,16 @@ def test_loss_values_and_gradients(space_name):
     for g, e in zip(grads, expected):
         assert (g is None and e is None) or torch.allclose(g, e)
     assert not spec.tracker.w.requires_grad
-    # the default: mu^(0) = mu_soft(alpha^(0)), mirror reward w . mu_E - |w| . |mu - mu_E|
+    # the default: mu^(0) = mu_soft(alpha^(0)), mirror reward w . mu_E - |w| . dist(mu, [low, high]), the range the
+    # expert cells span (a single point where they agree: then |mu - mu_E|)
     w = irl.tracker.w
     torch.testing.assert_close(w, mu_e - mu_soft.detach())
-    torch.testing.assert_close(irl.loss(alphas), -0.7 * (w @ mu_e - w.abs() @ (mu_soft - mu_e).abs()))
+    mus = torch.stack([genotype_feature_expectation(space, g) for g in irl.expert])
+    low, high = mus.min(0).values, mus.max(0).values
+    outside = (low - mu_soft).clamp(min=0) + (mu_soft - high).clamp(min=0)
+    torch.testing.assert_close(irl.loss(alphas), -0.7 * (w @ mu_e - w.abs() @ outside))
+    if len(irl.expert) == 1:
+        torch.testing.assert_close(outside, (mu_soft - mu_e).abs())
 
 
 def test_loss_follows_the_alphas_dtype_and_irl_starts_lazily():

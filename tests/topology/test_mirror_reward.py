@@ -80,3 +80,34 @@ def test_gradient_fades_with_the_margin():
     mu.grad = None
     irl.reward(mu).backward()
     assert irl.margin < 1e-12 and float(mu.grad.abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_flat_between_disagreeing_expert_cells_and_the_old_form_where_they_agree(seed):
+    """With the expert cells' (min, max) per entry, F is maximal (and flat) on the whole box between them, falls off
+    as before outside it, and where min == max == mu_E it is the single-point form bit for bit."""
+    gen = torch.Generator().manual_seed(200 + seed)
+    low = torch.rand(13, generator=gen, dtype=torch.float64) * 3
+    high = low.clone()
+    high[:4] += 1.0  # four entries on which the cells disagree
+    mu_e = 0.5 * (low + high)
+    banded = MirrorStimuli(mu_e, epsilon=0.0, expert_range=(low, high))
+    point = MirrorStimuli(mu_e, epsilon=0.0)
+    start = torch.rand(13, generator=gen, dtype=torch.float64) * 3
+    banded.start(start), point.start(start)
+    top = banded.reward(mu_e)
+    for _ in range(20):  # anywhere in the box: the maximum, with no gradient
+        mu = (low + torch.rand(13, generator=gen, dtype=torch.float64) * (high - low)).requires_grad_()
+        value = banded.reward(mu)
+        torch.testing.assert_close(value.detach(), top)
+        grad, = torch.autograd.grad(value, mu)
+        assert bool((grad == 0).all())
+    for _ in range(20):  # off the disagreeing entries: identical to the single-point form
+        mu = torch.rand(13, generator=gen, dtype=torch.float64) * 6
+        mu[:4] = mu_e[:4]
+        assert torch.equal(banded.reward(mu), point.reward(mu))
+        mu[0] = high[0] + 0.5  # past the box: falls off at |w_0| per unit, as the point form does past mu_E
+        torch.testing.assert_close(banded.reward(mu), top - banded.w[4:].abs() @ (mu[4:] - mu_e[4:]).abs()
+                                   - banded.w[0].abs() * 0.5)
+    with pytest.raises(ValueError, match="expert_range"):
+        MirrorStimuli(mu_e, expert_range=(high, low))

@@ -25,7 +25,8 @@ import torch
 from ..spaces import Alphas, AnyGenotype, SearchSpace
 from ..topology import (
     POSITIONS, CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation,
-    feature_expectation, feature_names, genotype_feature_expectation, soft_adjacency, soft_feature_expectation,
+    expert_feature_range, feature_expectation, feature_names, genotype_feature_expectation, soft_adjacency,
+    soft_feature_expectation,
 )
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
@@ -117,7 +118,8 @@ class Regularizer:
         self.tracker: MirrorStimuli | None = None
         if self.expert:
             mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma, positions)
-            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip, form=reward)
+            band = expert_feature_range(space, self.expert, cells, self.gamma, positions)
+            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip, form=reward, expert_range=band)
         self.generator = torch.Generator().manual_seed(int(seed))  # only `samples > 0` draws from it
         self._cache: dict[tuple, torch.Tensor] = {}
 

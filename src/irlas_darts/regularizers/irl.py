@@ -57,7 +57,8 @@ class MirrorStimuliRegularizer(Regularizer):
         cells = self.soft_cells(alphas)
         mu = feature_expectation(self.space, cells, self.cells, self.gamma, self.positions)
         w, mu_e = self._on(self.tracker.w, mu, "w"), self._on(self.tracker.mu_expert, mu, "mu_expert")
-        loss = -self.lam * self.tracker.reward(mu, w, mu_e)
+        band = self._on(self.tracker.low, mu, "low"), self._on(self.tracker.high, mu, "high")
+        loss = -self.lam * self.tracker.reward(mu, w, mu_e, band)
         if self.guard and loss.requires_grad:
             loss = loss + self._guard_term(loss, alphas, cells)
         return loss

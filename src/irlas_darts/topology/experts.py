@@ -55,3 +55,13 @@ def expert_feature_expectation(
     if not mus:
         raise ValueError(f"expert.{space.name} is empty; list at least one expert cell for the {space.name} space")
     return torch.stack(mus).mean(dim=0)
+
+
+def expert_feature_range(
+    space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9,
+    positions: str = "sources",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min, max) of the expert cells' features, entry by entry: where the cells disagree, every value between is
+    the expert's (``MirrorStimuli``'s mirror reward is flat there)."""
+    mus = torch.stack([genotype_feature_expectation(space, g, cells, gamma, positions=positions) for g in experts])
+    return mus.min(dim=0).values, mus.max(dim=0).values

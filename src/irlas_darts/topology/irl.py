@@ -19,6 +19,11 @@ The reward has two forms (``form``):
   side of each feature where the search still falls short of the expert, and mirrors it on the far side, so it is
   maximal exactly at the expert's features and never grows past them; ``|w_k|`` (learned by the projection steps,
   shrinking as the search nears the expert) stays the feature's weight.
+
+  With several expert cells that disagree on a feature (``low`` < ``high``: ResNeXt's NB201 cells take a 1x1 or a
+  3x3 as the branches' first conv), every value between theirs is the expert's: ``|mu - mu_E|`` becomes the
+  distance from mu to ``[low, high]``, so the reward is flat there instead of pulling every cell to the midpoint, a
+  value no single cell has. Where the cells agree (one expert cell: always) it is the form above, bit for bit.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ class MirrorStimuli:
 
     FORMS = ("mirror", "linear")
 
-    def __init__(self, mu_expert: torch.Tensor, epsilon: float = 0.01, clip: bool = True, form: str = "mirror") -> None:
+    def __init__(self, mu_expert: torch.Tensor, epsilon: float = 0.01, clip: bool = True, form: str = "mirror",
+                 expert_range: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         if epsilon < 0:
             raise ValueError(f"regularizer.epsilon={epsilon} is not valid; it must be >= 0")
         if form not in self.FORMS:
             raise ValueError(f"regularizer.reward={form!r} is not valid; choose one of {', '.join(self.FORMS)}")
         self.form = form
         self.mu_expert = mu_expert.detach().to("cpu", torch.float64).clone()
+        low, high = (self.mu_expert, self.mu_expert) if expert_range is None else expert_range
+        self.low, self.high = (v.detach().to("cpu", torch.float64).reshape(self.mu_expert.shape).clone() for v in (low, high))
+        if not bool(((self.low <= self.mu_expert) & (self.mu_expert <= self.high)).all()):
+            raise ValueError("expert_range must hold mu_E: give the expert cells' (min, max) features")
         self.epsilon = float(epsilon)
         self.clip = bool(clip)
         self.mubar: torch.Tensor | None = None
@@ -92,17 +102,22 @@ class MirrorStimuli:
     def converged(self) -> bool:
         return self.started and self.margin <= self.epsilon
 
-    def reward(self, mu: torch.Tensor, w: torch.Tensor | None = None, mu_expert: torch.Tensor | None = None) -> torch.Tensor:
+    def reward(self, mu: torch.Tensor, w: torch.Tensor | None = None, mu_expert: torch.Tensor | None = None,
+               expert_range: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The mirror stimuli function summed over the cell (see the module doc for the two forms).
 
-        w and mu_E are constants (no gradient flows into the IRL step); callers on a device may pass them already
-        moved there.
+        w, mu_E and the expert range are constants (no gradient flows into the IRL step); callers on a device may
+        pass them already moved there.
         """
         w = (self.w if w is None else w).to(device=mu.device, dtype=mu.dtype)
         if self.form == "linear":
             return w @ mu
         mu_e = (self.mu_expert if mu_expert is None else mu_expert).to(device=mu.device, dtype=mu.dtype)
-        return w @ mu_e - w.abs() @ (mu - mu_e).abs()
+        low, high = ((self.low, self.high) if expert_range is None else expert_range)
+        low, high = (v.to(device=mu.device, dtype=mu.dtype) for v in (low, high))
+        # distance from mu to [low, high]; with low == high == mu_E exactly |mu - mu_E| (one term is 0)
+        outside = torch.relu(low - mu) + torch.relu(mu - high)
+        return w @ mu_e - w.abs() @ outside
 
     # --- state ----------------------------------------------------------------------------------------------------
     def _vector(self, mu: torch.Tensor) -> torch.Tensor:
