@@ -111,3 +111,14 @@ def test_flat_between_disagreeing_expert_cells_and_the_old_form_where_they_agree
                                    - banded.w[0].abs() * 0.5)
     with pytest.raises(ValueError, match="expert_range"):
         MirrorStimuli(mu_e, expert_range=(high, low))
+
+
+def test_three_agreeing_cells_keep_their_mean_inside_the_range():
+    """(0.1 + 0.1 + 0.1) / 3 rounds above 0.1: the range is widened to hold mu_E, not refused."""
+    mus = torch.full((3, 5), 0.1, dtype=torch.float64)
+    mu_e = mus.mean(0)
+    assert bool((mu_e > mus.max(0).values).any())  # the rounding this guards against
+    irl = MirrorStimuli(mu_e, epsilon=0.0, expert_range=(mus.min(0).values, mus.max(0).values))
+    assert bool(((irl.low <= irl.mu_expert) & (irl.mu_expert <= irl.high)).all())
+    irl.start(torch.zeros(5, dtype=torch.float64))
+    assert irl.reward(mu_e) == irl.w @ mu_e  # maximal at mu_E, as with one cell

@@ -46,10 +46,12 @@ class MirrorStimuli:
             raise ValueError(f"regularizer.reward={form!r} is not valid; choose one of {', '.join(self.FORMS)}")
         self.form = form
         self.mu_expert = mu_expert.detach().to("cpu", torch.float64).clone()
-        low, high = (self.mu_expert, self.mu_expert) if expert_range is None else expert_range
-        self.low, self.high = (v.detach().to("cpu", torch.float64).reshape(self.mu_expert.shape).clone() for v in (low, high))
-        if not bool(((self.low <= self.mu_expert) & (self.mu_expert <= self.high)).all()):
-            raise ValueError("expert_range must hold mu_E: give the expert cells' (min, max) features")
+        low, high = (self.mu_expert, self.mu_expert) if expert_range is None else (
+            v.detach().to("cpu", torch.float64).reshape(self.mu_expert.shape) for v in expert_range)
+        if bool((low > high).any()):
+            raise ValueError("expert_range is (low, high) with low <= high: give the expert cells' (min, max) features")
+        # the mean of n equal floats can round past them: widen by that rounding so the range always holds mu_E
+        self.low, self.high = torch.minimum(low, self.mu_expert), torch.maximum(high, self.mu_expert)
         self.epsilon = float(epsilon)
         self.clip = bool(clip)
         self.mubar: torch.Tensor | None = None
@@ -142,8 +144,9 @@ class MirrorStimuli:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         mu_expert = torch.as_tensor(state["mu_expert"], dtype=torch.float64)
         if mu_expert.shape != self.mu_expert.shape or not torch.equal(mu_expert, self.mu_expert):
-            raise ValueError("checkpoint IRL state was made with another expert, gamma, regularizer.cells or regularizer.positions; "
-                             "resume with the same settings")
+            raise ValueError("checkpoint IRL state was made with another expert, gamma, regularizer.cells or "
+                             "regularizer.positions, or by a release with other features (NB201 gained 1x1-conv "
+                             "entries); resume with the same settings and release")
         # epsilon stays as configured: it is a setting, not learned state
         self.mubar = None if state["mubar"] is None else torch.as_tensor(state["mubar"], dtype=torch.float64).clone()
         self.steps = int(state["steps"])
