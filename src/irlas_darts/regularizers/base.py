@@ -24,9 +24,8 @@ import torch
 
 from ..spaces import Alphas, AnyGenotype, SearchSpace
 from ..topology import (
-    POSITIONS, CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_feature_expectation,
-    expert_feature_range, feature_expectation, feature_names, genotype_feature_expectation, soft_adjacency,
-    soft_feature_expectation,
+    POSITIONS, CellAdjacency, MirrorStimuli, covered_cells, expert_cells, expert_features, feature_expectation,
+    feature_names, genotype_feature_expectation, soft_adjacency, soft_feature_expectation,
 )
 
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
@@ -117,9 +116,9 @@ class Regularizer:
             raise ValueError(f"regularizer {self.name!r} needs expert cells; pass expert= (config group expert=resnext)")
         self.tracker: MirrorStimuli | None = None
         if self.expert:
-            mu_e = expert_feature_expectation(space, self.expert, cells, self.gamma, positions)
-            band = expert_feature_range(space, self.expert, cells, self.gamma, positions)
-            self.tracker = MirrorStimuli(mu_e, epsilon, clip=clip, form=reward, expert_range=band)
+            mus = expert_features(space, self.expert, cells, self.gamma, positions)
+            self.tracker = MirrorStimuli(mus.mean(dim=0), epsilon, clip=clip, form=reward,
+                                         expert_range=(mus.min(dim=0).values, mus.max(dim=0).values))
         self.generator = torch.Generator().manual_seed(int(seed))  # only `samples > 0` draws from it
         self._cache: dict[tuple, torch.Tensor] = {}
 

@@ -46,22 +46,21 @@ def expert_texts(expert: Mapping, space: SearchSpace) -> list[str]:
     return list(texts)
 
 
+def expert_features(
+    space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9,
+    positions: str = "sources",
+) -> torch.Tensor:
+    """(n_cells, F): every expert cell's feature expectation (float64, CPU). Their mean is mu_E; their entry-wise
+    (min, max) is the range on which ``MirrorStimuli``'s mirror reward is flat."""
+    mus = [genotype_feature_expectation(space, g, cells, gamma, positions=positions) for g in experts]
+    if not mus:
+        raise ValueError(f"expert.{space.name} is empty; list at least one expert cell for the {space.name} space")
+    return torch.stack(mus)
+
+
 def expert_feature_expectation(
     space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9,
     positions: str = "sources",
 ) -> torch.Tensor:
     """mu_E: the mean feature expectation of the expert cells (float64, CPU)."""
-    mus = [genotype_feature_expectation(space, g, cells, gamma, positions=positions) for g in experts]
-    if not mus:
-        raise ValueError(f"expert.{space.name} is empty; list at least one expert cell for the {space.name} space")
-    return torch.stack(mus).mean(dim=0)
-
-
-def expert_feature_range(
-    space: SearchSpace, experts: Iterable[AnyGenotype], cells: str = "normal", gamma: float = 0.9,
-    positions: str = "sources",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(min, max) of the expert cells' features, entry by entry: where the cells disagree, every value between is
-    the expert's (``MirrorStimuli``'s mirror reward is flat there)."""
-    mus = torch.stack([genotype_feature_expectation(space, g, cells, gamma, positions=positions) for g in experts])
-    return mus.min(dim=0).values, mus.max(dim=0).values
+    return expert_features(space, experts, cells, gamma, positions).mean(dim=0)
