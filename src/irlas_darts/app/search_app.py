@@ -27,7 +27,6 @@ from ..search.loop import SearchData, Searcher, SearchSettings
 from ..search.supernet import create_supernet
 from ..spaces import SearchSpace, create_space
 from ..topology import cell_statistics, collapse_threshold, expert_cells
-from ..viz import draw_genotype
 from .benchmarks import EPOCH_COLUMN, Benchmarks
 from .cli import hydra_entry
 from .config import AlgorithmConfig, algorithm_options, conf_dir, regularizer_options, validate_search_config
@@ -228,6 +227,8 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     if bench.active:
         metrics.update(bench.final(genotype.to_text()))
         write_json(run_dir / "metrics.json", metrics)
+    from ..viz import draw_genotype  # matplotlib only once there is a cell to draw (0.6 s of every start)
+
     pictures = draw_genotype(genotype, run_dir, prefix="cell")
     if bench.table is not None:
         pictures.append(bench.draw_curve(searcher.history, list(cfg.expert.nb201), run_dir / "benchmark_curve.png"))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.benchmark import Timer
-from torch.utils.flop_counter import FlopCounterMode
 
 AUX_MARKER = "auxiliary"
 
@@ -44,6 +42,8 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     was_training = model.training
     model.eval()
     x = torch.zeros((1, *input_shape), device=_model_device(model))
+    from torch.utils.flop_counter import FlopCounterMode  # imported here: a search process never counts FLOPs
+
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), counter:
@@ -67,6 +67,8 @@ def measure_latency(
     it synchronizes CUDA work. ``min_run_time`` (seconds per batch size) bounds the measurement, but every batch
     size runs at least twice (estimate + one timed block), so a large network at batch 64 on CPU takes longer.
     """
+    from torch.utils.benchmark import Timer  # imported here: it pulls in setuptools (0.3 s of every start)
+
     device = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.to(device).eval()
