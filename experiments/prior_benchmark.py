@@ -343,7 +343,8 @@ def checks(results: dict[str, dict[str, dict[int, dict]]], seeds: list[int]) -> 
     resnet, none = full("nb201_fashion_resnet", "irl"), full("nb201_fashion", "none")
     if resnet and none:  # `none` ignores the expert: nb201_fashion's plain searches are the comparison
         below = [s for s in seeds if resnet[s]["bench"] < none[s]["bench"]]
-        out.append((f"nb201_fashion_resnet: irl >= none on every seed (below on {len(below)})", not below))
+        out.append((f"nb201_fashion_resnet: irl >= none on every seed (below on {len(below)} of {len(seeds)})",
+                    not below))
         out.append((f"nb201_fashion_resnet: irl mean >= 90.5 ({mean(resnet, 'bench'):.2f})",
                     mean(resnet, "bench") >= 90.5))
     for alg in ALGORITHMS:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..regularizers import Regularizer, create_regularizer
+from ..regularizers import DEFAULTS, Regularizer, create_regularizer
 from ..spaces import Alphas, AnyGenotype, SearchSpace, create_space
 from ..topology import expert_cells
 from .experts import shipped_expert_texts, shipped_experts
@@ -45,7 +45,7 @@ class Prior:
         self,
         space: str | SearchSpace = "darts",
         expert: str | Sequence[str | AnyGenotype] = "resnext",
-        lam: float = 0.01,
+        lam: float = DEFAULTS["lam"],
         *,
         regularizer: str = "irl",
         ops: Sequence[str] | None = None,

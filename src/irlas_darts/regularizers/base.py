@@ -31,7 +31,7 @@ from ..topology import (
 _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 
 DEFAULTS: dict[str, Any] = {  # the library defaults: the same as conf/regularizer/irl.yaml
-    "lam": 0.01, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
+    "lam": 0.03, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
     "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
     "guard": True, "positions": "sources",
 }
