@@ -184,8 +184,8 @@ PARAM_FREE_EXPERT = (  # a parameter-free "expert": every normal edge a skip, ev
 
 @pytest.mark.slow
 def test_a_strong_prior_does_not_collapse_a_darts_cell(tmp_path):
-    """DARTS space, digits (`make search`'s supernet), lambda 1.0 (about 30x the default): the shipped prior with the shipped
-    expert keeps every epoch's normal cell below the collapse threshold (5 of 8 parameter-free edges; it gave 2 and 3).
+    """DARTS space, digits (`make search`'s supernet), lambda 1.0 (about 30x the default): the shipped prior with the
+    shipped expert keeps every epoch's normal cell below the collapse threshold (5 of 8 parameter-free edges; it gave 2 and 3).
     The same prior at the same strength and seed with a parameter-free expert collapses it (6 of 8 in both epochs): at
     this strength the prior decides the cell, so the check can fail, and what keeps it healthy is the expert's
     topology. Two epochs, so that the second runs after an IRL update; in-process, as the CLI is not what this
