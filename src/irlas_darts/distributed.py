@@ -182,6 +182,10 @@ class _AllReduceSum(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> Tensor:  # noqa: D102
         return _AllReduceSum.apply(grad)
 
+    @staticmethod
+    def jvp(ctx: Any, tangent: Tensor) -> Tensor:  # noqa: D102 - linear: the tangent is summed like the value
+        return _AllReduceSum.apply(tangent)
+
 
 def differentiable_all_reduce_sum(tensor: Tensor) -> Tensor:
     return _AllReduceSum.apply(tensor) if active() else tensor

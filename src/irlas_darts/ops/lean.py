@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .forward_mode import plain_ops
+
 
 def _like(t: Tensor, ref: Tensor) -> Tensor:
     """``t`` in ``ref``'s memory format, so that the conv backward sees one layout for gradient and input."""
@@ -80,9 +82,10 @@ def phase_depthwise_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
 
 
 def _under_torch_func() -> bool:
-    """Inside a ``torch.func`` transform (the forward-over-reverse product): our autograd Functions have no
+    """Inside a ``torch.func`` transform (the forward-over-reverse product) or a forward-mode pass
+    (``forward_mode.forward_differentiable``, the reverse-over-forward one): our autograd Functions have no
     forward-mode rule there, so the plain ops run (the same sums)."""
-    return torch._C._are_functorch_transforms_active()
+    return plain_ops() or torch._C._are_functorch_transforms_active()
 
 
 class _LeanMaxPool(torch.autograd.Function):

@@ -29,16 +29,18 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd import forward_ad
 from torch.func import functional_call
 
 from ..distributed import all_reduce_mean
+from ..ops.forward_mode import forward_differentiable
 from ..ops.lean import twice_differentiable
 from .architecture import Architecture
 
 Penalty = Callable[[dict[str, Tensor]], Tensor]
 
 ORDERS = ("first", "second")
-HVPS = ("exact", "jvp", "finite_difference")
+HVPS = ("exact", "double_backward", "jvp", "finite_difference")
 
 
 def _grad(outputs: Tensor | Sequence[Tensor], inputs: Sequence[Tensor], **kw) -> list[Tensor]:
@@ -229,8 +231,31 @@ class Architect:
 
     def _hvp(self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
              ) -> list[Tensor]:
-        method = {"exact": self._exact_hvp, "jvp": self._jvp_hvp, "finite_difference": self._finite_difference_hvp}
+        method = {"exact": self._forward_hvp, "double_backward": self._double_backward_hvp, "jvp": self._jvp_hvp,
+                  "finite_difference": self._finite_difference_hvp}
         return method[self.hvp](buffers, x, y, v, alphas)
+
+    def _forward_hvp(
+        self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+    ) -> list[Tensor]:
+        """``grad_alpha (grad_w L_train . v)`` reverse over forward (the default exact product).
+
+        ``grad_w L . v`` is the derivative of the loss along ``v``: one forward pass with dual weights ``(w, v)``
+        carries it as the loss's tangent, and one backward pass of that scalar reaches the alphas. No backward
+        pass is built and differentiated again (double backward, whose rule for grouped convolutions runs one
+        convolution per channel on the CPU), and convolutions keep nothing for the tangents' backward but their
+        weights. Runs the plain modules and elementary batch norm and cross entropy (``ops/forward_mode.py``).
+        """
+        # Without buffers train-mode BatchNorm skips the in-place update of its running statistics (batch
+        # statistics normalise either way), which a dual value could not write into a plain buffer.
+        no_buffers = dict.fromkeys(buffers)
+        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
+            weights = {n: forward_ad.make_dual(p.detach(), vi) for n, p, vi in zip(self._names, self._params, v)}
+            out = functional_call(self.net, {**no_buffers, **weights}, (x, self.arch.probs()))
+            along_v = forward_ad.unpack_dual(self.criterion(out, y)).tangent
+        if along_v is None:  # no weight along v reaches the loss
+            return [torch.zeros_like(a) for a in alphas]
+        return _grad(along_v, alphas)
 
     def _jvp_hvp(
         self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
@@ -239,7 +264,7 @@ class Architect:
 
         Every activation carries its tangent (the derivative along ``v``) and one reverse pass takes the gradient
         of both, so no graph of the backward pass is built and differentiated again, as double backward does.
-        Exact, like ``_exact_hvp`` (tests/search/test_architect.py compares both with autograd through the unrolled
+        Exact, like the other two (tests/search/test_architect.py compares each with autograd through the unrolled
         step). Runs the plain modules (the lean nodes have no forward-mode rule).
         """
         # The op weights come from the alphas by ordinary autograd, once (an algorithm's sample is drawn once, as
@@ -263,10 +288,10 @@ class Architect:
         # d/dv grad_alpha L = (d probs / d alpha)^T (d/dv grad_probs L): the op weights do not depend on w
         return _grad([probs[k] for k in keys], alphas, grad_outputs=list(tangent))
 
-    def _exact_hvp(
+    def _double_backward_hvp(
         self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
     ) -> list[Tensor]:
-        """``grad_alpha (grad_w L_train . v)`` by double backward.
+        """``grad_alpha (grad_w L_train . v)`` by double backward (``search.hvp=double_backward``).
 
         The training forward is run again here rather than kept from the unrolled step: only one graph is alive at a
         time (the unrolled step's, the validation one's, then this one), which is what sets the step's peak memory.

@@ -1,0 +1,63 @@
+"""ops/forward_mode.py: the elementary batch norm and cross entropy equal ATen's, and reverse mode through their
+forward-mode tangents equals double backward (the law the default exact Hessian-vector product rests on)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import forward_ad
+
+from irlas_darts.ops.forward_mode import forward_differentiable, plain_ops
+
+
+def test_values_equal_atens_and_the_mode_ends_with_its_block():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(5, 3, 4, 4, generator=gen, dtype=torch.float64)
+    w, b = torch.rand(3, generator=gen, dtype=torch.float64) + 0.5, torch.randn(3, generator=gen, dtype=torch.float64)
+    mean, var = torch.randn(3, generator=gen, dtype=torch.float64), torch.rand(3, generator=gen, dtype=torch.float64)
+    logits, target = torch.randn(6, 4, generator=gen, dtype=torch.float64), torch.tensor([0, 3, 1, 1, 2, 0])
+    want = [F.batch_norm(z, None, None, w, b, training=True), F.batch_norm(z, mean, var, w, b, training=False),
+            F.batch_norm(z, None, None, training=True), F.cross_entropy(logits, target)]
+    assert not plain_ops()
+    with forward_differentiable():
+        assert plain_ops()
+        got = [F.batch_norm(z, None, None, w, b, training=True), F.batch_norm(z, mean, var, w, b, training=False),
+               F.batch_norm(z, None, None, training=True), F.cross_entropy(logits, target)]
+    assert not plain_ops()
+    for g, want_ in zip(got, want):
+        torch.testing.assert_close(g, want_, rtol=1e-12, atol=1e-12)
+
+
+def test_what_it_cannot_do_exactly_is_refused():
+    z = torch.randn(4, 3, 2, 2)
+    with forward_differentiable():
+        with pytest.raises(ValueError, match="running statistics"):
+            F.batch_norm(z, torch.zeros(3), torch.ones(3), training=True)
+        with pytest.raises(ValueError, match="double_backward"):
+            F.cross_entropy(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_reverse_over_forward_equals_double_backward(affine):
+    """d/da (grad_w L . v) for L = cross_entropy(bn(conv(a * x, w))): by double backward, and as the reverse-mode
+    gradient of the loss's tangent along v."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 3, 5, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 4, (6,), generator=gen)
+    a = torch.tensor([1.3, 0.7], dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(4, 3, 3, 3, generator=gen, dtype=torch.float64)
+    scale = torch.rand(4, generator=gen, dtype=torch.float64) + 0.5 if affine else None
+
+    def loss(weight):
+        z = F.batch_norm(F.conv2d(a[0] * x, weight, padding=1), None, None, scale, None, training=True)
+        return F.cross_entropy(F.adaptive_avg_pool2d(F.relu(z) * a[1], 1).flatten(1), y)
+
+    g, = torch.autograd.grad(loss(w), w, create_graph=True)
+    want, = torch.autograd.grad((g * v).sum(), a)
+    with forward_differentiable(), forward_ad.dual_level():
+        along_v = forward_ad.unpack_dual(loss(forward_ad.make_dual(w.detach(), v))).tangent
+    got, = torch.autograd.grad(along_v, a)
+    assert want.abs().max() > 1e-3
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
