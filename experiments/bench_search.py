@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 MODES = {
     "first": dict(order="first", hvp="exact", regularizer="none"),
-    "second_exact": dict(order="second", hvp="exact", regularizer="none"),
+    "second_exact": dict(order="second", hvp="exact", regularizer="none"),  # reverse over forward
+    "second_double": dict(order="second", hvp="double_backward", regularizer="none"),
     "second_jvp": dict(order="second", hvp="jvp", regularizer="none"),
     "second_fd": dict(order="second", hvp="finite_difference", regularizer="none"),
     "first+irl": dict(order="first", hvp="exact", regularizer="irl"),
@@ -41,7 +42,8 @@ def _rss_mb() -> float:
 
 
 def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, threads: int | None, queue,
-             algorithm: str = "darts", channels: int = 16, layers: int = 8, size: int = 32) -> None:
+             algorithm: str = "darts", channels: int = 16, layers: int = 8, size: int = 32,
+             channels_last: bool | None = None) -> None:
     import torch
 
     from irlas_darts.search.algorithms import create_algorithm
@@ -60,7 +62,11 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
     dev = torch.device(device)
     space = create_space("darts")
     alg = create_algorithm(algorithm, space)
-    net = alg.adapt_supernet(create_supernet(space, in_channels=3, num_classes=10, C=channels, layers=layers)).to(dev)
+    cl = dev.type == "cpu" if channels_last is None else channels_last  # None: as the search app builds it
+    net = alg.adapt_supernet(create_supernet(space, in_channels=3, num_classes=10, C=channels, layers=layers,
+                                             channels_last=cl)).to(dev)
+    if cl:
+        net.to(memory_format=torch.channels_last)  # the edges an algorithm has just built, too
     arch = Architecture(space, generator=torch.Generator().manual_seed(0), algorithm=alg).to(dev)
     expert = expert_cells(space, _expert_texts())
     reg = create_regularizer(spec["regularizer"], space, expert=expert, lam=0.1, tau=0.3)
@@ -131,7 +137,7 @@ def _expert_texts() -> list[str]:
 
 def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: str, threads: int | None,
         algorithms: tuple[str, ...] = ("darts",), channels: int = 16, layers: int = 8, size: int = 32,
-        timeout: float | None = None) -> list[dict]:
+        timeout: float | None = None, channels_last: bool | None = None) -> list[dict]:
     """One spawned process per (batch, mode, algorithm). ``timeout`` (seconds per configuration) ends a process that
     has not answered; a process that dies or times out gives a row with ``error`` and NaN figures, so a caller with
     a time budget (experiments/gpu_check.py) keeps the rows that did finish."""
@@ -142,7 +148,7 @@ def run(modes: list[str], batches: list[int], steps: int, warmup: int, device: s
             for algorithm in algorithms:
                 q = ctx.Queue()
                 p = ctx.Process(target=_measure, args=(mode, batch, steps, warmup, device, threads, q, algorithm,
-                                                       channels, layers, size))
+                                                       channels, layers, size, channels_last))
                 p.start()
                 result, timed_out = _answer(p, q, timeout)
                 p.join()
@@ -209,7 +215,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--algorithms", default="", help="comma list of search algorithms to compare with darts "
                     "(e.g. darts,pc_darts,gdas,drnas); darts is added when missing")
+    ap.add_argument("--channels-last", choices=("auto", "0", "1"), default="auto",
+                    help="the supernet's memory format; auto: as the search app (channels-last on the CPU)")
     args = ap.parse_args()
+    channels_last = None if args.channels_last == "auto" else args.channels_last == "1"
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -223,8 +232,10 @@ def main() -> None:
     if unknown:
         ap.error(f"--algorithms: unknown {unknown[0]!r}; choose from {', '.join(available_algorithms())}")
     rows = run(modes, [int(b) for b in args.batch.split(",")], args.steps, args.warmup, args.device, args.threads,
-               algorithms or ("darts",))
-    print(f"DARTS supernet, 16 channels, 8 cells, 32x32 inputs, device {args.device}, median of {args.steps} steps")
+               algorithms or ("darts",), channels_last=channels_last)
+    layout = {"auto": "as the app", "0": "NCHW", "1": "channels-last"}[args.channels_last]
+    print(f"DARTS supernet, 16 channels, 8 cells, 32x32 inputs ({layout}), device {args.device}, "
+          f"median of {args.steps} steps")
     print(algorithm_table(rows) if algorithms else table(rows))
     if args.overhead_steps:
         ctx = mp.get_context("spawn")

@@ -50,7 +50,7 @@ PARTS = ("tests", "searches", "bench", "torchrun")
 ALGORITHMS = ("darts", "pc_darts", "gdas", "drnas")
 SPACES = ("darts", "nb201")
 ORDERS = ("first", "second")
-BENCH_MODES = ("first", "second_exact", "second_jvp", "second_fd")
+BENCH_MODES = ("first", "second_exact", "second_double", "second_jvp", "second_fd")
 CIFAR_SEARCH_IMAGES = 25_000  # DARTS: half of CIFAR-10's 50,000 training images train the weights
 PROJECTED_EPOCHS = 50
 TOTAL_BUDGET_S = 480.0  # the 8 minutes
@@ -148,7 +148,7 @@ def run_tests(budget: float) -> dict[str, Any]:
 
 
 def run_bench(device: str, sizes: Sizes, budget: float, modes: list[str]) -> dict[str, Any]:
-    """First order, exact second order (both forms) and finite differences, one process each (bench_search's
+    """First order, exact second order (its three forms) and finite differences, one process each (bench_search's
     machinery)."""
     import bench_search
 
