@@ -140,7 +140,8 @@ def test_without_the_guard_the_prior_raises_skip_off_the_experts_positions():
 @pytest.mark.parametrize("expert", ["resnext", "resnet"])
 def test_the_prior_alone_leads_an_all_conv_cell_to_the_experts_shortcut(space_name, positions, expert):
     """Adam on the prior alone (no data), IRL steps every 30 steps: the derived cell gains the identity shortcut
-    beside a conv path, and keeps no skip at a position where the expert has none."""
+    beside a conv path, and keeps no skip at a position where the expert has none -- from the second IRL step on,
+    at every one (it has them after the first on these cases)."""
     space = create_space(space_name)
     cell = space.cell_types[0]
     for seed in range(1):  # experiments/prior_directions.py runs more seeds
@@ -148,17 +149,19 @@ def test_the_prior_alone_leads_an_all_conv_cell_to_the_experts_shortcut(space_na
         alphas = {c: torch.nn.Parameter(a) for c, a in all_conv(space, seed).items()}
         assert not cell_statistics(space, space.derive(alphas), cell)["shortcut"]
         opt = torch.optim.Adam(alphas.values(), lr=0.02, betas=(0.5, 0.999))
-        for epoch in range(10):
+        for epoch in range(5):
             for _ in range(30):
                 opt.zero_grad()
                 reg.loss(alphas).backward()
                 opt.step()
             genotype = space.derive({c: a.detach() for c, a in alphas.items()})
             reg.update(epoch, alphas, genotype)
-        assert cell_statistics(space, genotype, cell)["shortcut"], genotype
-        skips = typed_in_degree(space, hard_adjacency(space, space.one_hot(genotype)[cell].double()),
-                                positions)[..., SKIP]
-        assert not bool(((skips > 0) & (expert_skips(space, reg) == 0)).any()), genotype
+            if epoch == 0:
+                continue
+            assert cell_statistics(space, genotype, cell)["shortcut"], (epoch, genotype)
+            skips = typed_in_degree(space, hard_adjacency(space, space.one_hot(genotype)[cell].double()),
+                                    positions)[..., SKIP]
+            assert not bool(((skips > 0) & (expert_skips(space, reg) == 0)).any()), (epoch, genotype)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -67,7 +67,9 @@ def test_imitation_pulls_the_darts_cell_onto_the_expert(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_irl_moves_the_nb201_cell_towards_the_expert(seed):
-    reg, start, distances, margin0 = descend("nb201", "irl", seed, lr=0.01, epochs=25, steps=20)
+    """The margin is a quarter of its start after the first IRL step already (0.24-0.30 on these seeds) and stays
+    there; six steps show it settled."""
+    reg, start, distances, margin0 = descend("nb201", "irl", seed, lr=0.01, epochs=6, steps=20)
     assert distances[-1] < start
     assert reg.tracker.margin < 0.5 * margin0
 
@@ -77,8 +79,9 @@ def test_irl_brings_the_darts_cell_closer_and_shrinks_the_margin(seed):
     """In DARTS the derived cell oscillates around the expert under a zero L_val; what holds is that the soft cell,
     which the default policy measures, halves its distance to the expert, the mixture's margin shrinks, and the
     derived cell ends closer than it started. (The derived cell need not halve its distance: once the soft cell
-    matches the expert, w fades, whatever the argmax cell looks like; README, "The prior".)"""
-    reg, start, distances, margin0 = descend("darts", "irl", seed, lr=0.01, epochs=25, steps=20)
+    matches the expert, w fades, whatever the argmax cell looks like; README, "The prior".) Ten IRL steps: both
+    ratios pass 0.5 at the second or third and reach 0.13-0.14 at the tenth on these seeds."""
+    reg, start, distances, margin0 = descend("darts", "irl", seed, lr=0.01, epochs=10, steps=20)
     assert reg.soft_distances[-1] < 0.5 * reg.soft_distances[0]
     assert min(distances) < start
     assert reg.tracker.margin < 0.5 * margin0
