@@ -11,7 +11,8 @@ the pass must have a forward-mode rule whose tangent computation autograd can re
   through their tangents returns wrong values, or fails on an in-place update), so inside ``forward_differentiable``
   both are computed from elementary ops: the same mathematics, each step with a reverse-differentiable rule.
 
-``tests/search/test_architect.py`` checks the product against autograd through an explicitly unrolled step.
+``tests/search/test_architect.py`` checks the product against autograd through an explicitly unrolled step,
+``tests/ops/test_forward_mode.py`` the two elementary forms against ATen and against double backward.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class _Elementary(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is F.batch_norm:
             return _batch_norm(*args, **kwargs)
-        if func is F.cross_entropy:  # (inside this method the mode is off: the fallback call is not routed back)
+        if func is F.cross_entropy:
             return _cross_entropy(*args, **kwargs)
         return func(*args, **kwargs)
 
