@@ -304,3 +304,37 @@ def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explici
     torch.testing.assert_close(flat(got), flat(want), rtol=1e-7, atol=1e-10)
     first, _ = Architect(net, arch, w_opt, order="first").alpha_gradient(*batches, lr_w=0.5)
     assert rel_err(flat(first), flat(want)) > 1e-4
+
+
+class _Doubling(torch.autograd.Function):
+    """A plug-in's custom op without a forward-mode (jvp) rule."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+class _Doubled(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return _Doubling.apply(self.inner(x))
+
+
+def test_an_op_without_a_forward_mode_rule_names_the_double_backward_option():
+    """The default product runs the network in forward mode; a custom op that cannot is refused with the fix, and
+    double backward computes the product on the same network."""
+    net, arch, _, batches = make()
+    net.stem = _Doubled(net.stem)
+    w_opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    v = {n: torch.randn_like(p) for n, p in net.named_parameters()}
+    with pytest.raises(NotImplementedError, match="search.hvp=double_backward"):
+        Architect(net, arch, w_opt, order="second", hvp="exact").mixed_hvp(*batches[:2], v)
+    product = Architect(net, arch, w_opt, order="second", hvp="double_backward").mixed_hvp(*batches[:2], v)
+    assert all(torch.isfinite(p).all() and p.abs().max() > 0 for p in product.values())

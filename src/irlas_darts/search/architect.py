@@ -251,7 +251,11 @@ class Architect:
         no_buffers = dict.fromkeys(buffers)
         with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
             weights = {n: forward_ad.make_dual(p.detach(), vi) for n, p, vi in zip(self._names, self._params, v)}
-            out = functional_call(self.net, {**no_buffers, **weights}, (x, self.arch.probs()))
+            try:
+                out = functional_call(self.net, {**no_buffers, **weights}, (x, self.arch.probs()))
+            except NotImplementedError as err:  # e.g. a custom autograd.Function of a plug-in without a jvp rule
+                raise NotImplementedError(f"search.hvp=exact runs the network in forward mode and {err} "
+                                          "Use search.hvp=double_backward (the same product).") from err
             along_v = forward_ad.unpack_dual(self.criterion(out, y)).tangent
         if along_v is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
