@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 MODES = {
     "first": dict(order="first", hvp="exact", regularizer="none"),
     "second_exact": dict(order="second", hvp="exact", regularizer="none"),  # reverse over forward
+    "second_recompute": dict(order="second", hvp="exact_recompute", regularizer="none"),  # one cell's graph at a time
     "second_double": dict(order="second", hvp="double_backward", regularizer="none"),
     "second_jvp": dict(order="second", hvp="jvp", regularizer="none"),
     "second_fd": dict(order="second", hvp="finite_difference", regularizer="none"),

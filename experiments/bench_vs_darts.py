@@ -10,8 +10,9 @@ ours, original, ...) so slow drifts of a shared machine hit both alike; read the
 
 The original is imported from ``--darts-dir`` (a checkout's ``cnn/`` folder). Its ``.cuda()`` calls are made no-ops
 at import time (``Tensor.cuda`` and ``Module.cuda`` return ``self``) -- on a CPU machine the only thing that stops it
-from running; nothing else of it is touched. It has no exact Hessian-vector product: "second_exact" compares our
-exact product against its finite differences.
+from running; nothing else of it is touched. It has no exact Hessian-vector product: "second_exact" and
+"second_recompute" (the same exact product at one cell's memory, ``search.hvp=exact_recompute``) compare ours
+against its finite differences.
 
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn              # batches 16 and 64, all modes
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --batches 16 --modes first
@@ -32,10 +33,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("first", "second_exact", "second_fd")
+MODES = ("first", "second_exact", "second_fd", "second_recompute")
 # (order, hvp) of ours per mode; the original runs unrolled=False for "first", True (finite differences) otherwise.
-OURS = {"first": ("first", "exact"), "second_exact": ("second", "exact"), "second_fd": ("second", "finite_difference")}
-TARGETS = {"first": (2.0, 0.6), "second_exact": (1.5, 1.0), "second_fd": (2.0, None)}  # (speed >=, memory <=)
+OURS = {"first": ("first", "exact"), "second_exact": ("second", "exact"), "second_fd": ("second", "finite_difference"),
+        "second_recompute": ("second", "exact_recompute")}
+# (speed >=, memory <=); second_recompute (the exact product at one cell's memory) is held to the exact targets
+TARGETS = {"first": (2.0, 0.6), "second_exact": (1.5, 1.0), "second_fd": (2.0, None), "second_recompute": (1.5, 1.0)}
 # (channels, cells, input side) per --size: DARTS' CIFAR search network, and `make search`'s supernet (digits preset)
 SIZES = {"cifar": (16, 8, 32), "small": (8, 4, 8)}
 LR, MOMENTUM, WEIGHT_DECAY, ARCH_LR, ARCH_WD, CLIP = 0.025, 0.9, 3e-4, 3e-4, 1e-3, 5.0
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(rows: list[dict], args: argparse.Namespace) -> str:
     label = {"first": "first order", "second_exact": "second order, exact HVP (original: finite differences)",
-             "second_fd": "second order, finite differences"}
+             "second_fd": "second order, finite differences",
+             "second_recompute": "second order, exact HVP recomputing cells (original: finite differences)"}
     channels, cells, side = SIZES[args.size]
     where = f"{args.size}: {channels} ch, {cells} cells, {side} px; {args.device}, {args.threads} thread(s), {args.steps} steps after {args.warmup} warm-up, median"
     if "original" not in rows[0]:

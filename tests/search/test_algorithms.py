@@ -301,19 +301,19 @@ def test_every_algorithm_takes_second_order_steps(name):
 
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_every_exact_product_equals_double_backward_on_every_algorithm(name):
-    """Reverse over forward (``search.hvp=exact``: dual weights through the algorithm's forward) and forward over
-    reverse (``jvp``: the network alone, chained through each algorithm's op weights by ordinary autograd) give the
-    same product as double backward, for a softmax, a Gumbel sample, a Dirichlet sample and PC-DARTS' edge weights
+    """Reverse over forward (``search.hvp=exact``: dual weights through the algorithm's forward; ``exact_recompute``:
+    the same, cell by cell) and forward over reverse (``jvp``: the network alone, chained through each algorithm's op
+    weights by ordinary autograd) give the same product as double backward, for a softmax, a Gumbel sample, a Dirichlet sample and PC-DARTS' edge weights
     (each product draws its sample from the same seed)."""
     searcher = make_searcher(name, epochs=1, settings={"order": "second"})
-    net, arch = searcher.net.double(), searcher.arch.double()  # float64: the three agree to rounding
+    net, arch = searcher.net.double(), searcher.arch.double()  # float64: the four agree to rounding
     x, y = searcher.data.weight_x[:8].double(), searcher.data.weight_y[:8]
     v = {n: torch.randn_like(p) for n, p in net.named_parameters()}
     products = {}
-    for hvp in ("double_backward", "exact", "jvp"):
+    for hvp in ("double_backward", "exact", "exact_recompute", "jvp"):
         torch.manual_seed(5)
         products[hvp] = Architect(net, arch, searcher.w_optimizer, order="second", hvp=hvp).mixed_hvp(x, y, v)
     for cell, want in products["double_backward"].items():
         assert want.abs().max() > 0, cell
-        for hvp in ("exact", "jvp"):
+        for hvp in ("exact", "exact_recompute", "jvp"):
             torch.testing.assert_close(products[hvp][cell], want, rtol=1e-9, atol=1e-12)

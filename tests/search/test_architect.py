@@ -283,7 +283,7 @@ def test_bad_settings_fail_with_one_line_errors():
         Architect(net, arch, w_opt).unrolled_weights(*batches[:2], lr_w=0.1)
 
 
-@pytest.mark.parametrize("hvp", ["exact", "double_backward", "jvp"])
+@pytest.mark.parametrize("hvp", ["exact", "exact_recompute", "double_backward", "jvp"])
 @pytest.mark.parametrize("space_name", ["darts", "nb201"])
 def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explicit_unroll(space_name, hvp):
     """The supernet's lean nodes (differentiable once) in the unrolled and validation passes, the plain modules in
@@ -325,6 +325,13 @@ class _Doubled(nn.Module):
 
     def forward(self, x):
         return _Doubling.apply(self.inner(x))
+
+
+def test_the_recomputing_product_needs_a_supernet_with_stages():
+    net, arch, w_opt, batches = make()  # a toy network: no stages(probs)
+    v = {n: torch.randn_like(p) for n, p in net.named_parameters()}
+    with pytest.raises(ValueError, match="search.hvp=exact_recompute needs a supernet with stages.*use search.hvp=exact"):
+        Architect(net, arch, w_opt, order="second", hvp="exact_recompute").mixed_hvp(*batches[:2], v)
 
 
 def test_an_op_without_a_forward_mode_rule_names_the_double_backward_option():

@@ -167,6 +167,23 @@ def test_channels_last_gives_the_same_logits(space):
     torch.testing.assert_close(fast(x, probs), plain, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_stages_compose_to_the_forward_pass(space, channels_last):
+    """The chain the recomputing exact product runs cell by cell is the forward pass, op for op."""
+    _, probs = probs_of(space)
+    net = small(space, seed=6, channels_last=channels_last)
+    x = torch.randn(3, 1, 8, 8)
+    chain = net.stages(probs)
+    states = chain.stem(x)
+    for stage in chain.stages:
+        states = stage(states)
+    assert len(chain.stages) == len(net.cells)
+    assert torch.equal(chain.head(states), net(x, probs))
+    with pytest.raises(KeyError):
+        net.stages({})
+
+
 def test_supernet_checks_probs():
     net = small("darts")
     _, probs = probs_of("darts")

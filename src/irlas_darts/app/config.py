@@ -54,7 +54,7 @@ class DatasetConfig:
 @dataclass
 class SearchConfig:
     order: str = "first"  # first | second
-    hvp: str = "exact"  # exact | double_backward | jvp | finite_difference (second order only)
+    hvp: str = "exact"  # exact | exact_recompute | double_backward | jvp | finite_difference (second order only)
     epochs: int = 50
     batch_size: int = 64
     lr: float = 0.025
@@ -279,7 +279,7 @@ def validate_search_config(cfg: DictConfig) -> None:
     validate_shared(cfg)
     _choice(cfg.space.name, tuple(available_spaces()), "space.name")
     _choice(cfg.search.order, ("first", "second"), "search.order")
-    _choice(cfg.search.hvp, ("exact", "double_backward", "jvp", "finite_difference"), "search.hvp")
+    _choice(cfg.search.hvp, ("exact", "exact_recompute", "double_backward", "jvp", "finite_difference"), "search.hvp")
     _at_least(cfg.search.epochs, 1, "search.epochs")
     _at_least(cfg.search.batch_size, 1, "search.batch_size")
     for key in ("lr", "arch_lr"):

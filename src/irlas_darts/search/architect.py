@@ -34,13 +34,14 @@ from torch.func import functional_call
 
 from ..distributed import all_reduce_mean
 from ..ops.forward_mode import forward_differentiable
+from ..ops.heap import release_freed_memory
 from ..ops.lean import twice_differentiable
 from .architecture import Architecture
 
 Penalty = Callable[[dict[str, Tensor]], Tensor]
 
 ORDERS = ("first", "second")
-HVPS = ("exact", "double_backward", "jvp", "finite_difference")
+HVPS = ("exact", "exact_recompute", "double_backward", "jvp", "finite_difference")
 
 
 def _grad(outputs: Tensor | Sequence[Tensor], inputs: Sequence[Tensor], **kw) -> list[Tensor]:
@@ -231,7 +232,8 @@ class Architect:
 
     def _hvp(self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
              ) -> list[Tensor]:
-        method = {"exact": self._forward_hvp, "double_backward": self._double_backward_hvp, "jvp": self._jvp_hvp,
+        method = {"exact": self._forward_hvp, "exact_recompute": self._recompute_hvp,
+                  "double_backward": self._double_backward_hvp, "jvp": self._jvp_hvp,
                   "finite_difference": self._finite_difference_hvp}
         return method[self.hvp](buffers, x, y, v, alphas)
 
@@ -260,6 +262,35 @@ class Architect:
         if along_v is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
         return _grad(along_v, alphas)
+
+    def _recompute_hvp(
+        self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
+    ) -> list[Tensor]:
+        """The reverse-over-forward product of ``_forward_hvp`` at the memory of one stage (``exact_recompute``).
+
+        The dual pass runs without a graph, keeping only the (primal, tangent) states between the supernet's stages
+        (``net.stages``: its cells); the backward pass then recomputes one stage at a time from its kept inputs, with
+        a graph, and takes that stage's gradients before the next. One more dual forward pass buys a peak of one
+        cell's graph instead of the whole network's. (``torch.utils.checkpoint`` cannot do this here: the engine
+        turns forward AD off while it runs a backward pass, and what it recomputes is held until the pass ends.)
+        """
+        stages_of = getattr(self.net, "stages", None)
+        if not callable(stages_of):
+            raise ValueError(f"search.hvp=exact_recompute needs a supernet with stages(probs); "
+                             f"{type(self.net).__name__} has none: use search.hvp=exact")
+        probs = self.arch.probs()
+        leaves = {k: p.detach().requires_grad_(True) for k, p in probs.items()}
+        holder = _Holder(self.net, lambda xb, yb: _recomputed_probs_gradient(stages_of(leaves), leaves, xb, yb,
+                                                                              self.criterion))
+        no_buffers = {f"net.{n}": None for n in buffers}  # see _forward_hvp
+        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
+            weights = {f"net.{n}": forward_ad.make_dual(p.detach(), vi)
+                       for n, p, vi in zip(self._names, self._params, v)}
+            g_probs = functional_call(holder, {**no_buffers, **weights}, (x, y))
+        if g_probs is None:  # no weight along v reaches the loss
+            return [torch.zeros_like(a) for a in alphas]
+        keys = list(probs)
+        return _grad([probs[k] for k in keys], alphas, grad_outputs=[g_probs[k] for k in keys])
 
     def _jvp_hvp(
         self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
@@ -322,3 +353,73 @@ class Architect:
         g_plus = _grad(self._loss(buffers, plus, x, y), alphas)
         g_minus = _grad(self._loss(buffers, minus, x, y), alphas)
         return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
+
+
+class _Holder(nn.Module):
+    """The network as a submodule, so that one ``functional_call`` keeps its dual weights in place for a whole
+    computation (the recomputing product's forward and backward passes), not for one forward call."""
+
+    def __init__(self, net: nn.Module, fn: Callable[..., object]) -> None:
+        super().__init__()
+        self.net = net
+        self.fn = fn
+
+    def forward(self, *args):  # noqa: D102
+        return self.fn(*args)
+
+
+def _leaves(states: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], list[Tensor]]:
+    """Dual copies of ``states`` whose primals and tangents are graph leaves: (the duals, the leaves)."""
+    duals, leaves = [], []
+    for s in states:
+        primal, tangent = forward_ad.unpack_dual(s)
+        primal = primal.detach().requires_grad_(True)
+        leaves.append(primal)
+        if tangent is not None:
+            tangent = tangent.detach().requires_grad_(True)
+            leaves.append(tangent)
+            duals.append(forward_ad.make_dual(primal, tangent))
+        else:
+            duals.append(primal)
+    return tuple(duals), leaves
+
+
+def _primals_and_tangents(states: tuple[Tensor, ...]) -> list[Tensor]:
+    out = []
+    for s in states:
+        primal, tangent = forward_ad.unpack_dual(s)
+        out += [primal] if tangent is None else [primal, tangent]
+    return out
+
+
+def _recomputed_probs_gradient(stages, leaves: dict[str, Tensor], x: Tensor, y: Tensor,
+                               criterion: Callable[[Tensor, Tensor], Tensor]) -> dict[str, Tensor] | None:
+    """``grad_probs`` of the loss's tangent, stage by stage from the end (inside the dual level and weights)."""
+    with torch.no_grad():
+        bounds = [stages.stem(x)]
+        for stage in stages.stages:
+            bounds.append(stage(bounds[-1]))
+    duals, inputs = _leaves(bounds[-1])
+    along_v = forward_ad.unpack_dual(criterion(stages.head(duals), y)).tangent
+    if along_v is None:
+        return None
+    keys = list(leaves)
+    g_probs = {k: torch.zeros_like(p) for k, p in leaves.items()}
+    outputs, cotangents = [along_v], [torch.ones_like(along_v)]
+    for k in range(len(stages.stages), -1, -1):
+        # Inside the dual level the backward formulas would see dual saved tensors and carry tangents of their own
+        # (prims decompositions): forward mode is switched off for the backward pass, as it is outside the level.
+        with forward_ad._set_fwd_grad_enabled(False):
+            grads = _grad(outputs, [leaves[key] for key in keys] + inputs, grad_outputs=cotangents)
+        del outputs
+        release_freed_memory(x.device)  # this stage's graph is gone: keep its heap holes from adding up
+        for key, g in zip(keys, grads):
+            g_probs[key] += g
+        if k == 0:  # the stem reads no probs
+            break
+        cotangents = grads[len(keys):]
+        duals, inputs = _leaves(bounds[k - 1])
+        outputs = _primals_and_tangents(stages.stages[k - 1](duals))
+        if len(outputs) != len(cotangents):
+            raise RuntimeError("a supernet stage changed which of its states carry tangents between two passes")
+    return g_probs

@@ -50,7 +50,8 @@ class SearchSettings:
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     order: str = "first"  # "first" | "second"
-    hvp: str = "exact"  # "exact" (reverse over forward) | "double_backward" | "jvp" | "finite_difference"
+    # "exact" (reverse over forward) | "exact_recompute" | "double_backward" | "jvp" | "finite_difference"
+    hvp: str = "exact"
     autocast_bf16: bool = False
     sync_bn: bool = False  # distributed only: BatchNorm statistics over the global batch (GlobalBatchNorm2d)
 

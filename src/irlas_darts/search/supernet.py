@@ -8,6 +8,7 @@ order. Keeping alphas out lets them have their own optimizer, checkpoint entry a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,21 @@ def _check_probs(probs: dict[str, torch.Tensor], space: SearchSpace, n_edges: in
         if probs[cell].shape != (n_edges, len(space.ops)):
             raise ValueError(f"probs[{cell!r}] has shape {tuple(probs[cell].shape)}; "
                              f"expected ({n_edges}, {len(space.ops)})")
+
+
+States = tuple[torch.Tensor, ...]
+
+
+class Stages(NamedTuple):
+    """A supernet's forward pass as a chain: ``head(stages[-1](...stages[0](stem(x))))`` is ``forward(x, probs)``.
+
+    Each stage maps the tuple of states the next cells read to the next such tuple. The unit that the memory-lean
+    exact product (``search.hvp=exact_recompute``) keeps the boundaries of and recomputes in backward.
+    """
+
+    stem: Callable[[torch.Tensor], States]
+    stages: list[Callable[[States], States]]
+    head: Callable[[States], torch.Tensor]
 
 
 class _Supernet(nn.Module):
@@ -88,6 +104,17 @@ class DartsSupernet(_Supernet, DartsSkeleton):
         logits, _ = self.run(self._prepare(x), lambda i, cell: (probs["reduce" if cell.reduction else "normal"],))
         return logits
 
+    def stages(self, probs: dict[str, torch.Tensor]) -> Stages:
+        """``forward`` cell by cell: a stage maps ``(s0, s1)`` to ``(s1, cell(s0, s1))``."""
+        _check_probs(probs, self.space, self.n_edges)
+
+        def stage(cell: nn.Module) -> Callable[[States], States]:
+            w = probs["reduce" if cell.reduction else "normal"]
+            return lambda s: (s[1], cell(s[0], s[1], w))
+
+        return Stages(lambda x: self.stems(self._prepare(x)), [stage(c) for c in self.cells],
+                      lambda s: self.classifier(self.global_pooling(s[1]).flatten(1)))
+
 
 class NB201SearchCell(nn.Module):
     """Node j = sum over i < j of MixedOp_ij(node_i); the last node is the output."""
@@ -134,6 +161,18 @@ class NB201Supernet(_Supernet, NB201Skeleton):
     def forward(self, x: torch.Tensor, probs: dict[str, torch.Tensor]) -> torch.Tensor:
         _check_probs(probs, self.space, len(self.space.edges))
         return self.run(self._prepare(x), probs["cell"])
+
+    def stages(self, probs: dict[str, torch.Tensor]) -> Stages:
+        """``forward`` layer by layer (cells and residual blocks), one state each."""
+        _check_probs(probs, self.space, len(self.space.edges))
+        w = probs["cell"]
+
+        def stage(layer: nn.Module, is_cell: bool) -> Callable[[States], States]:
+            return (lambda s: (layer(s[0], w),)) if is_cell else (lambda s: (layer(s[0]),))
+
+        return Stages(lambda x: (self.stem(self._prepare(x)),),
+                      [stage(layer, c) for layer, c in zip(self.cells, self.is_cell)],
+                      lambda s: self.classifier(self.global_pooling(self.lastact(s[0])).flatten(1)))
 
 
 SUPERNETS: dict[str, Callable[..., nn.Module]] = {}
