@@ -306,6 +306,19 @@ def test_second_order_exact_on_the_real_supernet_equals_autograd_through_explici
     assert rel_err(flat(first), flat(want)) > 1e-4
 
 
+def test_the_recomputing_product_names_the_double_backward_option_for_an_op_without_a_forward_mode_rule():
+    torch.manual_seed(0)
+    space = create_space("nb201")
+    net = create_supernet(space, in_channels=2, num_classes=3, C=4, layers=3)
+    net.stem = _Doubled(net.stem)
+    arch = Architecture(space, generator=torch.Generator().manual_seed(0))
+    w_opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    v = {n: torch.randn_like(p) for n, p in net.named_parameters()}
+    x, y = torch.randn(4, 2, 8, 8), torch.randint(0, 3, (4,))
+    with pytest.raises(NotImplementedError, match="search.hvp=exact_recompute .*search.hvp=double_backward"):
+        Architect(net, arch, w_opt, order="second", hvp="exact_recompute").mixed_hvp(x, y, v)
+
+
 class _Doubling(torch.autograd.Function):
     """A plug-in's custom op without a forward-mode (jvp) rule."""
 

@@ -24,7 +24,7 @@ process with the global batch.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,9 @@ from ..ops.forward_mode import forward_differentiable
 from ..ops.heap import release_freed_memory
 from ..ops.lean import twice_differentiable
 from .architecture import Architecture
+
+if TYPE_CHECKING:
+    from .supernet import Stages
 
 Penalty = Callable[[dict[str, Tensor]], Tensor]
 
@@ -256,8 +259,7 @@ class Architect:
             try:
                 out = functional_call(self.net, {**no_buffers, **weights}, (x, self.arch.probs()))
             except NotImplementedError as err:  # e.g. a custom autograd.Function of a plug-in without a jvp rule
-                raise NotImplementedError(f"search.hvp=exact runs the network in forward mode and {err} "
-                                          "Use search.hvp=double_backward (the same product).") from err
+                raise _without_forward_rule("exact", err) from err
             along_v = forward_ad.unpack_dual(self.criterion(out, y)).tangent
         if along_v is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
@@ -286,7 +288,10 @@ class Architect:
         with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
             weights = {f"net.{n}": forward_ad.make_dual(p.detach(), vi)
                        for n, p, vi in zip(self._names, self._params, v)}
-            g_probs = functional_call(holder, {**no_buffers, **weights}, (x, y))
+            try:
+                g_probs = functional_call(holder, {**no_buffers, **weights}, (x, y))
+            except NotImplementedError as err:
+                raise _without_forward_rule("exact_recompute", err) from err
         if g_probs is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
         keys = list(probs)
@@ -355,6 +360,11 @@ class Architect:
         return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
 
 
+def _without_forward_rule(hvp: str, err: NotImplementedError) -> NotImplementedError:
+    return NotImplementedError(f"search.hvp={hvp} runs the network in forward mode and {err} "
+                               "Use search.hvp=double_backward (the same product).")
+
+
 class _Holder(nn.Module):
     """The network as a submodule, so that one ``functional_call`` keeps its dual weights in place for a whole
     computation (the recomputing product's forward and backward passes), not for one forward call."""
@@ -392,7 +402,7 @@ def _primals_and_tangents(states: tuple[Tensor, ...]) -> list[Tensor]:
     return out
 
 
-def _recomputed_probs_gradient(stages, leaves: dict[str, Tensor], x: Tensor, y: Tensor,
+def _recomputed_probs_gradient(stages: Stages, leaves: dict[str, Tensor], x: Tensor, y: Tensor,
                                criterion: Callable[[Tensor, Tensor], Tensor]) -> dict[str, Tensor] | None:
     """``grad_probs`` of the loss's tangent, stage by stage from the end (inside the dual level and weights)."""
     with torch.no_grad():
