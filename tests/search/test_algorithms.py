@@ -303,8 +303,8 @@ def test_every_algorithm_takes_second_order_steps(name):
 def test_every_exact_product_equals_double_backward_on_every_algorithm(name):
     """Reverse over forward (``search.hvp=exact``: dual weights through the algorithm's forward; ``exact_recompute``:
     the same, cell by cell) and forward over reverse (``jvp``: the network alone, chained through each algorithm's op
-    weights by ordinary autograd) give the same product as double backward, for a softmax, a Gumbel sample, a Dirichlet sample and PC-DARTS' edge weights
-    (each product draws its sample from the same seed)."""
+    weights by ordinary autograd) give the same product as double backward, for a softmax, a Gumbel sample, a
+    Dirichlet sample and PC-DARTS' edge weights (each product draws its sample from the same seed)."""
     searcher = make_searcher(name, epochs=1, settings={"order": "second"})
     net, arch = searcher.net.double(), searcher.arch.double()  # float64: the four agree to rounding
     x, y = searcher.data.weight_x[:8].double(), searcher.data.weight_y[:8]
