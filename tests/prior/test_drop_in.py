@@ -231,3 +231,35 @@ def test_unknown_op_names_and_bad_experts_are_refused_when_building(kwargs, need
     assert "\n" not in str(info.value)
     for needle in needles:
         assert needle in str(info.value), (needle, str(info.value))
+
+
+def test_guard_gradients_keeps_a_callers_step_from_raising_an_excess():
+    """``guard_total`` in someone else's loop: after their backward, ``guard_gradients`` corrects the ``.grad`` of
+    the original code's two alpha tensors so that descending raises no guarded mass; without it nothing changes."""
+    space = create_space("darts")
+    free = [i for i, op in enumerate(space.ops) if space.op_class(op) in ("skip", "pool")]
+    raised = {True: 0, False: 0}
+    for seed in range(4):
+        gen = torch.Generator().manual_seed(seed)
+        for guard_total in (True, False):
+            normal, reduce = (torch.randn(14, 8, generator=gen, dtype=torch.float64) for _ in range(2))
+            normal[:, free] += 1.0
+            normal.requires_grad_(), reduce.requires_grad_()
+            prior = Prior("darts", lam=0.03, guard_total=guard_total)
+            data = (torch.randn(14, 8, generator=gen, dtype=torch.float64) * normal).sum()  # a data term's gradient
+            (data + prior.loss(normal, reduce)).backward()
+            before = normal.grad.clone()
+            prior.guard_gradients(normal, reduce)
+            masses = create_regularizer("irl", space, expert=prior.regularizer.expert, guard_total=True).excess_masses(
+                prior.alphas(normal, reduce))
+            assert masses
+            g_reduce = torch.zeros_like(reduce) if reduce.grad is None else reduce.grad  # the prior covers normal
+            g = torch.cat([normal.grad.flatten(), g_reduce.flatten()])
+            normals = [torch.cat([t.flatten() for t in torch.autograd.grad(m, [normal, reduce], retain_graph=True,
+                                                                            materialize_grads=True)]) for m in masses]
+            scale = float(g.norm()) * max(float(n.norm()) for n in normals)  # the solver's accuracy is relative to it
+            raised[guard_total] += sum(float(g @ n) < -1e-6 * scale for n in normals)
+            if not guard_total:
+                assert torch.equal(normal.grad, before)
+    assert raised[True] == 0
+    assert raised[False] > 0

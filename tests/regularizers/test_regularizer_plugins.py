@@ -307,3 +307,45 @@ def test_library_defaults_are_the_shipped_config():
     for key, value in shipped.items():
         if key != "name":
             assert DEFAULTS[key] == value, key
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "darts"])
+def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(space_name):
+    """``guard_total``: the architect's gradient (validation loss + prior) raises no guarded mass under descent (first
+    order), on cells that lean to skip and pool; without the constraint the data's gradient does raise some."""
+    from irlas_darts.search.architect import Architect
+    from irlas_darts.search.architecture import Architecture
+    from irlas_darts.search.supernet import create_supernet
+
+    space = create_space(space_name)
+    free = [i for i, op in enumerate(space.ops) if space.op_class(op) in ("skip", "pool")]
+    raised = {True: 0, False: 0}
+    checked = 0
+    for seed in range(4):
+        torch.manual_seed(seed)
+        net = create_supernet(space, in_channels=1, num_classes=3, C=4, layers=3).double()
+        arch = Architecture(space, generator=torch.Generator().manual_seed(seed)).double()
+        with torch.no_grad():
+            for a in arch.alphas.values():
+                a[:, free] += 1.0
+        reg = create_regularizer("irl", space, expert=experts(space), lam=0.03, guard_total=True)
+        reg.start({c: a.detach() for c, a in arch.derivation_logits().items()})
+        architect = Architect(net, arch, None)
+        x, y = torch.randn(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,))
+        masses = reg.excess_masses(arch.derivation_logits())
+        assert masses  # the cell holds more skip / pool than the expert
+        cells = list(arch.alphas)
+        normals = [torch.autograd.grad(m, [arch.alphas[c] for c in cells], retain_graph=True, materialize_grads=True)
+                   for m in masses]
+        for on in (True, False):
+            grads, _ = architect.alpha_gradient(
+                None, None, x, y, 0.0, penalty=lambda a: reg.loss(arch.derivation_logits()),
+                constraint=(lambda: reg.excess_masses(arch.derivation_logits())) if on else None)
+            g = torch.cat([grads[c].flatten() for c in cells])
+            flat = [torch.cat([t.flatten() for t in normal]) for normal in normals]
+            scale = float(g.norm()) * max(float(n.norm()) for n in flat)  # the solver's accuracy is relative to it
+            raised[on] += sum(float(g @ n) < -1e-6 * scale for n in flat)  # descent along -g raises M if g.n < 0
+        checked += len(masses)
+    assert checked >= 8
+    assert raised[True] == 0
+    assert raised[False] > 0  # the case guard_total exists for

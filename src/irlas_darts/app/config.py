@@ -338,7 +338,7 @@ def validate_eval_config(ev: DictConfig, prefix: str = "eval") -> None:
 
 
 REGULARIZER_KEYS = {"name", "lambda", "tau", "gamma", "every", "start_epoch", "epsilon", "cells", "samples", "clip", "seed",
-                    "reward", "policy", "guard", "positions"}
+                    "reward", "policy", "guard", "guard_total", "positions"}
 
 
 def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
@@ -371,7 +371,7 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     _choice(reg.get("reward", "mirror"), ("mirror", "linear"), "regularizer.reward")
     _choice(reg.get("policy", "soft"), ("soft", "derived"), "regularizer.policy")
     _choice(reg.get("positions", "sources"), POSITIONS, "regularizer.positions")
-    for key in ("clip", "guard"):
+    for key in ("clip", "guard", "guard_total"):
         if not isinstance(reg.get(key, True), bool):
             raise ConfigError(f"regularizer.{key}={reg[key]!r} is not valid; use true or false")
     name = reg.pop("name")

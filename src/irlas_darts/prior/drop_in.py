@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..regularizers import DEFAULTS, Regularizer, create_regularizer
+from ..regularizers.irl import keep_masses_from_rising
 from ..spaces import Alphas, AnyGenotype, SearchSpace, create_space
 from ..topology import expert_cells
 from .experts import shipped_expert_texts, shipped_experts
@@ -69,6 +70,17 @@ class Prior:
         """The term to add to the architecture loss (``-lambda * F(alpha)`` for ``irl``); differentiable."""
         return self.regularizer.loss(self.alphas(*alphas))
 
+    def guard_gradients(self, *alphas: Any) -> None:
+        """With ``guard_total=True``: after your architecture loss's backward, correct the alphas' ``.grad`` so that
+        the step raises no skip or pool mass above the expert's (what ``irlas-search``'s architect does); call it
+        before the optimizer's step. Without ``guard_total`` nothing changes."""
+        params = [a for a in _tensors(alphas) if a.requires_grad and a.grad is not None]
+        masses = self.regularizer.excess_masses(self.alphas(*alphas))
+        if not masses or not params:
+            return
+        for p, g in zip(params, keep_masses_from_rising([p.grad for p in params], params, masses)):
+            p.grad = g
+
     def update(self, epoch: int, *alphas: Any) -> dict[str, Any]:
         """At an epoch's end (``epoch`` from 0): the IRL step when due; returns ``F``, margin, distance, w, genotype."""
         ours = _detached(self.alphas(*alphas))
@@ -105,3 +117,14 @@ class Prior:
 
 def _detached(alphas: Alphas) -> Alphas:
     return {c: a.detach() for c, a in alphas.items()}
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    """The tensors among a caller's alphas (tensors, lists, tuples or dicts of them)."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in _tensors(item)]
+    return []

@@ -33,7 +33,7 @@ _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 DEFAULTS: dict[str, Any] = {  # the library defaults: the same as conf/regularizer/irl.yaml
     "lam": 0.03, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
     "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
-    "guard": True, "positions": "sources",
+    "guard": True, "guard_total": False, "positions": "sources",
 }
 POLICIES = ("soft", "derived")
 
@@ -85,6 +85,7 @@ class Regularizer:
         reward: str = DEFAULTS["reward"],
         policy: str = DEFAULTS["policy"],
         guard: bool = DEFAULTS["guard"],
+        guard_total: bool = DEFAULTS["guard_total"],
         positions: str = DEFAULTS["positions"],
         expert: Iterable[AnyGenotype | str] | None = None,
         **unknown: Any,
@@ -104,6 +105,7 @@ class Regularizer:
         self._check(reward in MirrorStimuli.FORMS, "reward", reward, f"choose one of {', '.join(MirrorStimuli.FORMS)}")
         self.policy = policy
         self.guard = bool(guard)  # used by `irl` (see regularizers/irl.py); accepted by all so sweeps share keys
+        self.guard_total = bool(guard_total)  # likewise: `excess_masses` below
         self.space = space
         self.lam, self.tau, self.gamma = float(lam), float(tau), float(gamma)
         self.every, self.start_epoch, self.samples = int(every), int(start_epoch), int(samples)
@@ -140,6 +142,11 @@ class Regularizer:
     def loss(self, alphas: Alphas) -> torch.Tensor:
         """Term added to the validation loss in the architecture step; differentiable in ``alphas``."""
         return next(iter(alphas.values())).new_zeros(())
+
+    def excess_masses(self, alphas: Alphas) -> list[torch.Tensor]:
+        """Masses the whole architecture step must not raise (``guard_total``), differentiable in ``alphas``; none
+        here. ``irl`` returns its guard's (regularizers/irl.py); the architect projects its gradient on them."""
+        return []
 
     def irl_due(self, epoch: int) -> bool:
         return epoch >= self.start_epoch and (epoch - self.start_epoch) % self.every == 0

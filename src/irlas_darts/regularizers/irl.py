@@ -63,6 +63,14 @@ class MirrorStimuliRegularizer(Regularizer):
             loss = loss + self._guard_term(loss, alphas, cells)
         return loss
 
+    def excess_masses(self, alphas: Alphas) -> list[torch.Tensor]:
+        """With ``guard_total``: the guard's masses in excess of the expert's, for the architect to keep the whole
+        step (validation loss and prior together) from raising; without it none."""
+        if not self.guard_total:
+            return []
+        return [m for c, adj in self.soft_cells(alphas).items()
+                for m in self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU))]
+
     def guarded_masses(self, cell: str, adj: CellAdjacency, derived: CellAdjacency) -> list[torch.Tensor]:
         """The masses of ``adj`` in excess of the expert's (on ``adj`` or on the ``derived`` cell): per position and
         guarded class, then the cell's skip, pool and skip + pool totals."""
@@ -94,6 +102,22 @@ class MirrorStimuliRegularizer(Regularizer):
             g_loss, normals = rows[0].flatten(), [r.flatten() for r in rows[1:]]
             extra = extra + sum(k * m for k, m in zip(projection_coefficients(g_loss, normals), masses))
         return extra
+
+
+def keep_masses_from_rising(grads: list[torch.Tensor], params: list[torch.Tensor], masses: list[torch.Tensor]
+                            ) -> list[torch.Tensor]:
+    """``g + sum_k c_k grad M_k`` with the smallest ``c >= 0`` such that descending it raises no mass ``M_k``.
+
+    ``grads``: a gradient with respect to ``params``; ``masses``: scalars differentiable in ``params`` (``guard_total``:
+    the architect's whole gradient, ``excess_masses``). Parameters a mass does not reach get zero in its normal.
+    """
+    if not masses:
+        return grads
+    normals = [torch.cat([n.reshape(-1) for n in torch.autograd.grad(m, params, retain_graph=True,
+                                                                      materialize_grads=True)]) for m in masses]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    corrected = flat + sum(c * n for c, n in zip(projection_coefficients(flat, normals), normals))
+    return [part.view_as(g) for part, g in zip(corrected.split([g.numel() for g in grads]), grads)]
 
 
 def projection_coefficients(g: torch.Tensor, normals: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -36,12 +36,14 @@ from ..distributed import all_reduce_mean
 from ..ops.forward_mode import forward_differentiable
 from ..ops.heap import release_freed_memory
 from ..ops.lean import twice_differentiable
+from ..regularizers.irl import keep_masses_from_rising
 from .architecture import Architecture
 
 if TYPE_CHECKING:
     from .supernet import Stages
 
 Penalty = Callable[[dict[str, Tensor]], Tensor]
+Constraint = Callable[[], list[Tensor]]
 
 ORDERS = ("first", "second")
 HVPS = ("exact", "exact_recompute", "double_backward", "jvp", "finite_difference")
@@ -113,9 +115,10 @@ class Architect:
         y_val: Tensor,
         lr_w: float,
         penalty: Penalty | None = None,
+        constraint: Constraint | None = None,
     ) -> dict[str, Tensor]:
         """One Adam update of the alphas; returns detached 0-dim ``val_loss``, ``penalty``, ``arch_loss``."""
-        grads, stats = self.alpha_gradient(x_train, y_train, x_val, y_val, lr_w, penalty)
+        grads, stats = self.alpha_gradient(x_train, y_train, x_val, y_val, lr_w, penalty, constraint)
         for cell, g in grads.items():
             self.arch.alphas[cell].grad = g  # replaces whatever the weight step may have left there
         self.optimizer.step()
@@ -129,8 +132,13 @@ class Architect:
         y_val: Tensor,
         lr_w: float,
         penalty: Penalty | None = None,
+        constraint: Constraint | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """The gradient ``step`` applies, per cell type, and the same loss statistics; changes nothing."""
+        """The gradient ``step`` applies, per cell type, and the same loss statistics; changes nothing.
+
+        ``constraint()``: masses (scalars differentiable in the alphas) that the step must not raise; the gradient is
+        then corrected by the smallest non-negative combination of their gradients that makes descending it raise
+        none of them, to first order (the projection of ``regularizers/irl.py``'s guard, on the whole gradient)."""
         buffers = self._cloned_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
         if self.order == "first":
@@ -143,6 +151,8 @@ class Architect:
                 raise ValueError("architect.order='second' needs the training batch; pass x_train and y_train")
             grads, val_loss, pen = self._second_order(buffers, x_train, y_train, x_val, y_val, lr_w, penalty)
         grads = all_reduce_mean(grads)  # the global-batch gradient on every rank (identity in a single process)
+        if constraint is not None:  # after the reduction: every rank projects the same gradient on the same masses
+            grads = keep_masses_from_rising(grads, alphas, constraint())
         stats = {"val_loss": val_loss.detach(), "penalty": pen.detach(), "arch_loss": (val_loss + pen).detach()}
         return dict(zip(self._cells, grads)), stats
 

@@ -187,7 +187,8 @@ class Searcher:
         Returns ``[loss * n, correct, n, arch_loss * n, reg_loss * n]`` as a device tensor: no host sync per step.
         """
         with self._autocast():
-            arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.arch_penalty)
+            constraint = self.arch_constraint if getattr(self.regularizer, "guard_total", False) else None
+            arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.arch_penalty, constraint=constraint)
         self.w_optimizer.zero_grad(set_to_none=True)
         probs = {c: p.detach() for c, p in self.arch.probs().items()}
         with self._autocast():
@@ -210,6 +211,10 @@ class Searcher:
         penalty = self.regularizer.loss(self.arch.derivation_logits())
         extra = self.arch.extra_loss()
         return penalty if extra is None else penalty + extra
+
+    def arch_constraint(self) -> list[torch.Tensor]:
+        """Masses the architecture step must not raise (the prior's ``guard_total``); usually none."""
+        return self.regularizer.excess_masses(self.arch.derivation_logits())
 
     def _check_finite(self, row: dict[str, Any]) -> None:
         bad = [k for k in ("train_loss", "val_loss", "arch_loss") if not math.isfinite(row[k])]
