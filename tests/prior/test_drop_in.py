@@ -233,6 +233,11 @@ def test_unknown_op_names_and_bad_experts_are_refused_when_building(kwargs, need
         assert needle in str(info.value), (needle, str(info.value))
 
 
+class _Model:
+    def __init__(self, normal: torch.Tensor, reduce: torch.Tensor) -> None:
+        self.alphas_normal, self.alphas_reduce = normal, reduce
+
+
 def test_guard_gradients_keeps_a_callers_step_from_raising_an_excess():
     """``guard_total`` in someone else's loop: after their backward, ``guard_gradients`` corrects the ``.grad`` of
     the original code's two alpha tensors so that descending raises no guarded mass; without it nothing changes."""
@@ -249,7 +254,8 @@ def test_guard_gradients_keeps_a_callers_step_from_raising_an_excess():
             data = (torch.randn(14, 8, generator=gen, dtype=torch.float64) * normal).sum()  # a data term's gradient
             (data + prior.loss(normal, reduce)).backward()
             before = normal.grad.clone()
-            prior.guard_gradients(normal, reduce)
+            # the two tensors, or a model holding them (the forms prior.loss takes)
+            prior.guard_gradients(*((normal, reduce) if seed % 2 else (_Model(normal, reduce),)))
             masses = create_regularizer("irl", space, expert=prior.regularizer.expert, guard_total=True).excess_masses(
                 prior.alphas(normal, reduce))
             assert masses

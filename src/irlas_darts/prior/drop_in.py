@@ -74,7 +74,7 @@ class Prior:
         """With ``guard_total=True``: after your architecture loss's backward, correct the alphas' ``.grad`` so that
         the step raises no skip or pool mass above the expert's (what ``irlas-search``'s architect does); call it
         before the optimizer's step. Without ``guard_total`` nothing changes."""
-        params = [a for a in _tensors(alphas) if a.requires_grad and a.grad is not None]
+        params = [t for t in self.layout.caller_tensors(*alphas).values() if t.requires_grad and t.grad is not None]
         masses = self.regularizer.excess_masses(self.alphas(*alphas))
         if not masses or not params:
             return
@@ -117,14 +117,3 @@ class Prior:
 
 def _detached(alphas: Alphas) -> Alphas:
     return {c: a.detach() for c, a in alphas.items()}
-
-
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    """The tensors among a caller's alphas (tensors, lists, tuples or dicts of them)."""
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _tensors(item)]
-    return []

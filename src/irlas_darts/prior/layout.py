@@ -54,6 +54,13 @@ class AlphaLayout:
             out[cell] = tensor if self.identity else tensor.index_select(-1, self.index.to(tensor.device))
         return out
 
+    def caller_tensors(self, *alphas: Any) -> dict[str, torch.Tensor]:
+        """The caller's own tensors, per cell type, read from any of the forms ``to_alphas`` takes."""
+        cells = self._cells(alphas)
+        for cell, tensor in cells.items():
+            self._check(cell, tensor)
+        return cells
+
     def describe(self) -> str:
         """What the space expects, for error messages."""
         cells = self.space.cell_types
