@@ -14,7 +14,8 @@ and skip + pool totals once they exceed the expert's, counted on the soft cell o
 the component of the prior's descent direction that would raise them is projected out (exactly: the smallest change
 of the gradient that leaves all of them non-increasing, a non-negative least-squares problem). The prior can then add
 a skip only where, and as far as, the expert has one — the shortcut — and never feed DARTS' drift to parameter-free
-ops; elsewhere it is untouched.
+ops; elsewhere it is untouched. It does not oppose the data's own drift: ``guard_total=true`` (opt-in) hands the same
+masses to the architect (``excess_masses``), which corrects the whole step's gradient (``keep_masses_from_rising``).
 """
 
 from __future__ import annotations
