@@ -317,3 +317,33 @@ def test_every_exact_product_equals_double_backward_on_every_algorithm(name):
         assert want.abs().max() > 0, cell
         for hvp in ("exact", "exact_recompute", "jvp"):
             torch.testing.assert_close(products[hvp][cell], want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_guard_total_runs_on_every_algorithm_and_holds_its_law(name, order):
+    """``guard_total`` through the searcher on every algorithm (their derivation logits are functions of the
+    architecture parameters: the masses' gradients reach them by autograd) and both orders: the step's gradient
+    raises none of the masses the guard holds."""
+    searcher = make_searcher(name, epochs=1, settings={"order": order})
+    expert = expert_cells(searcher.space, [RESNEXT_NB201])
+    searcher.regularizer = create_regularizer("irl", searcher.space, expert=expert, guard_total=True)
+    with torch.no_grad():  # lean to skip / pool, so that the guard holds something
+        free = [i for i, op in enumerate(searcher.space.ops) if searcher.space.op_class(op) in ("skip", "pool")]
+        for c in searcher.space.cell_types:
+            searcher.arch.alphas[c][:, free] += 1.0
+    data = searcher.data
+    x, y = data.arch_x[:16], data.arch_y[:16]
+    torch.manual_seed(3)
+    grads, _ = searcher.architect.alpha_gradient(data.weight_x[:16], data.weight_y[:16], x, y, 0.01,
+                                                 penalty=searcher.arch_penalty, constraint=searcher.arch_constraint)
+    masses = searcher.arch_constraint()
+    assert masses
+    params = [searcher.arch.alphas[k] for k in grads]
+    g = torch.cat([grads[k].flatten() for k in grads])
+    normals = [torch.cat([t.flatten() for t in torch.autograd.grad(m, params, retain_graph=True,
+                                                                    materialize_grads=True)]) for m in masses]
+    scale = float(g.norm()) * max(float(n.norm()) for n in normals)
+    assert all(float(g @ n) >= -1e-6 * scale for n in normals)  # to the solver's accuracy
+    row = searcher.train_epoch()  # and a whole epoch runs
+    assert searcher.arch.all_finite() and row["arch_loss"] == row["arch_loss"]
