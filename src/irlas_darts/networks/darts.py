@@ -166,4 +166,8 @@ class DartsSkeleton(nn.Module):
             s0, s1 = s1, cell(s0, s1, *feed(i, cell))
             if i == self.aux_position and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
-        return self.classifier(self.global_pooling(s1).flatten(1)), logits_aux
+        return self.logits(s1), logits_aux
+
+    def logits(self, s1: torch.Tensor) -> torch.Tensor:
+        """The head: global pooling and the linear classifier of the last cell's output."""
+        return self.classifier(self.global_pooling(s1).flatten(1))

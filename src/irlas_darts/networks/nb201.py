@@ -46,4 +46,8 @@ class NB201Skeleton(nn.Module):
         h = self.stem(x)
         for layer, is_cell in zip(self.cells, self.is_cell):
             h = layer(h, *cell_args) if is_cell else layer(h)
+        return self.logits(h)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The head: BN-ReLU, global pooling, linear classifier of the last layer's output."""
         return self.classifier(self.global_pooling(self.lastact(h)).flatten(1))

@@ -24,7 +24,8 @@ process with the global batch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -250,6 +251,22 @@ class Architect:
                   "finite_difference": self._finite_difference_hvp}
         return method[self.hvp](buffers, x, y, v, alphas)
 
+    @contextmanager
+    def _dual_pass(self, buffers: dict[str, Tensor], v: list[Tensor], prefix: str = "") -> Iterator[dict]:
+        """Inside: a dual level, plain modules, elementary forms; yields what ``functional_call`` substitutes (names
+        under ``prefix``): the weights as duals ``(w, v)`` and no buffers. Without buffers train-mode BatchNorm skips
+        the in-place update of its running statistics (batch statistics normalise either way), which a dual value
+        could not write into a plain buffer."""
+        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
+            substitutes = {f"{prefix}{n}": None for n in buffers}
+            substitutes.update({f"{prefix}{n}": forward_ad.make_dual(p.detach(), vi)
+                                for n, p, vi in zip(self._names, self._params, v)})
+            try:
+                yield substitutes
+            except NotImplementedError as err:  # e.g. a custom autograd.Function of a plug-in without a jvp rule
+                raise NotImplementedError(f"search.hvp={self.hvp} runs the network in forward mode and {err} "
+                                          "Use search.hvp=double_backward (the same product).") from err
+
     def _forward_hvp(
         self, buffers: dict[str, Tensor], x: Tensor, y: Tensor, v: list[Tensor], alphas: list[Tensor]
     ) -> list[Tensor]:
@@ -261,15 +278,8 @@ class Architect:
         convolution per channel on the CPU), and convolutions keep nothing for the tangents' backward but their
         weights. Runs the plain modules and elementary batch norm and cross entropy (``ops/forward_mode.py``).
         """
-        # Without buffers train-mode BatchNorm skips the in-place update of its running statistics (batch
-        # statistics normalise either way), which a dual value could not write into a plain buffer.
-        no_buffers = dict.fromkeys(buffers)
-        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
-            weights = {n: forward_ad.make_dual(p.detach(), vi) for n, p, vi in zip(self._names, self._params, v)}
-            try:
-                out = functional_call(self.net, {**no_buffers, **weights}, (x, self.arch.probs()))
-            except NotImplementedError as err:  # e.g. a custom autograd.Function of a plug-in without a jvp rule
-                raise _without_forward_rule("exact", err) from err
+        with self._dual_pass(buffers, v) as substitutes:
+            out = functional_call(self.net, substitutes, (x, self.arch.probs()))
             along_v = forward_ad.unpack_dual(self.criterion(out, y)).tangent
         if along_v is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
@@ -294,14 +304,8 @@ class Architect:
         leaves = {k: p.detach().requires_grad_(True) for k, p in probs.items()}
         holder = _Holder(self.net, lambda xb, yb: _recomputed_probs_gradient(stages_of(leaves), leaves, xb, yb,
                                                                               self.criterion))
-        no_buffers = {f"net.{n}": None for n in buffers}  # see _forward_hvp
-        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
-            weights = {f"net.{n}": forward_ad.make_dual(p.detach(), vi)
-                       for n, p, vi in zip(self._names, self._params, v)}
-            try:
-                g_probs = functional_call(holder, {**no_buffers, **weights}, (x, y))
-            except NotImplementedError as err:
-                raise _without_forward_rule("exact_recompute", err) from err
+        with self._dual_pass(buffers, v, prefix="net.") as substitutes:
+            g_probs = functional_call(holder, substitutes, (x, y))
         if g_probs is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
         keys = list(probs)
@@ -368,11 +372,6 @@ class Architect:
         g_plus = _grad(self._loss(buffers, plus, x, y), alphas)
         g_minus = _grad(self._loss(buffers, minus, x, y), alphas)
         return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
-
-
-def _without_forward_rule(hvp: str, err: NotImplementedError) -> NotImplementedError:
-    return NotImplementedError(f"search.hvp={hvp} runs the network in forward mode and {err} "
-                               "Use search.hvp=double_backward (the same product).")
 
 
 class _Holder(nn.Module):

@@ -113,7 +113,7 @@ class DartsSupernet(_Supernet, DartsSkeleton):
             return lambda s: (s[1], cell(s[0], s[1], w))
 
         return Stages(lambda x: self.stems(self._prepare(x)), [stage(c) for c in self.cells],
-                      lambda s: self.classifier(self.global_pooling(s[1]).flatten(1)))
+                      lambda s: self.logits(s[1]))
 
 
 class NB201SearchCell(nn.Module):
@@ -171,8 +171,7 @@ class NB201Supernet(_Supernet, NB201Skeleton):
             return (lambda s: (layer(s[0], w),)) if is_cell else (lambda s: (layer(s[0]),))
 
         return Stages(lambda x: (self.stem(self._prepare(x)),),
-                      [stage(layer, c) for layer, c in zip(self.cells, self.is_cell)],
-                      lambda s: self.classifier(self.global_pooling(self.lastact(s[0])).flatten(1)))
+                      [stage(layer, c) for layer, c in zip(self.cells, self.is_cell)], lambda s: self.logits(s[0]))
 
 
 SUPERNETS: dict[str, Callable[..., nn.Module]] = {}
