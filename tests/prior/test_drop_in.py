@@ -251,13 +251,18 @@ def test_guard_gradients_keeps_a_callers_step_from_raising_an_excess():
             normal[:, free] += 1.0
             normal.requires_grad_(), reduce.requires_grad_()
             prior = Prior("darts", lam=0.03, guard_total=guard_total)
+            prior.update(0, normal.detach(), reduce.detach())  # guard_total acts from the first IRL step on
             data = (torch.randn(14, 8, generator=gen, dtype=torch.float64) * normal).sum()  # a data term's gradient
             (data + prior.loss(normal, reduce)).backward()
             before = normal.grad.clone()
+            if guard_total and seed == 0:  # before the first IRL step guard_gradients leaves .grad alone
+                Prior("darts", lam=0.03).guard_gradients(normal, reduce)
+                assert torch.equal(normal.grad, before)
             # the two tensors, or a model holding them (the forms prior.loss takes)
             prior.guard_gradients(*((normal, reduce) if seed % 2 else (_Model(normal, reduce),)))
-            masses = create_regularizer("irl", space, expert=prior.regularizer.expert, guard_total=True).excess_masses(
-                prior.alphas(normal, reduce))
+            judge = create_regularizer("irl", space, expert=prior.regularizer.expert, guard_total=True)
+            judge.update(0, {c: a.detach() for c, a in prior.alphas(normal, reduce).items()})
+            masses = judge.excess_masses(prior.alphas(normal, reduce))
             assert masses
             g_reduce = torch.zeros_like(reduce) if reduce.grad is None else reduce.grad  # the prior covers normal
             g = torch.cat([normal.grad.flatten(), g_reduce.flatten()])

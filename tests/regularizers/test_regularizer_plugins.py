@@ -311,8 +311,9 @@ def test_library_defaults_are_the_shipped_config():
 
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
 def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(space_name):
-    """``guard_total``: the architect's gradient (validation loss + prior) raises no guarded mass under descent (first
-    order), on cells that lean to skip and pool; without the constraint the data's gradient does raise some."""
+    """``guard_total``: from the first IRL step on, the architect's gradient (validation loss + prior) raises no
+    guarded mass under descent (first order), on cells that lean to skip and pool; without the constraint the data's
+    gradient does raise some. Before that step there is no constraint."""
     from irlas_darts.search.architect import Architect
     from irlas_darts.search.architecture import Architecture
     from irlas_darts.search.supernet import create_supernet
@@ -329,7 +330,10 @@ def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(sp
             for a in arch.alphas.values():
                 a[:, free] += 1.0
         reg = create_regularizer("irl", space, expert=experts(space), lam=0.03, guard_total=True)
-        reg.start({c: a.detach() for c, a in arch.derivation_logits().items()})
+        start = {c: a.detach() for c, a in arch.derivation_logits().items()}
+        reg.start(start)
+        assert not reg.excess_masses(arch.derivation_logits())  # the first epoch is the data's (no IRL step yet)
+        reg.update(0, start)
         architect = Architect(net, arch, None)
         x, y = torch.randn(8, 1, 8, 8, dtype=torch.float64), torch.randint(0, 3, (8,))
         masses = reg.excess_masses(arch.derivation_logits())

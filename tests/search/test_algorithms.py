@@ -332,6 +332,10 @@ def test_guard_total_runs_on_every_algorithm_and_holds_its_law(name, order):
         free = [i for i, op in enumerate(searcher.space.ops) if searcher.space.op_class(op) in ("skip", "pool")]
         for c in searcher.space.cell_types:
             searcher.arch.alphas[c][:, free] += 1.0
+    assert not searcher.arch_constraint()  # nothing before the first IRL step
+    logits = {c: a.detach() for c, a in searcher.arch.derivation_logits().items()}
+    searcher.regularizer.start(logits)
+    searcher.regularizer.update(0, logits)
     data = searcher.data
     x, y = data.arch_x[:16], data.arch_y[:16]
     torch.manual_seed(3)

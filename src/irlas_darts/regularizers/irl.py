@@ -14,8 +14,9 @@ and skip + pool totals once they exceed the expert's, counted on the soft cell o
 the component of the prior's descent direction that would raise them is projected out (exactly: the smallest change
 of the gradient that leaves all of them non-increasing, a non-negative least-squares problem). The prior can then add
 a skip only where, and as far as, the expert has one — the shortcut — and never feed DARTS' drift to parameter-free
-ops; elsewhere it is untouched. It does not oppose the data's own drift: ``guard_total=true`` (opt-in) hands the same
-masses to the architect (``excess_masses``), which corrects the whole step's gradient (``keep_masses_from_rising``).
+ops; elsewhere it is untouched. The data's own drift is opposed by ``guard_total`` (default): from the first IRL
+step on, the same masses go to the architect (``excess_masses``), which corrects the whole step's gradient
+(``keep_masses_from_rising``) so that neither the validation loss nor the prior raises them.
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ class MirrorStimuliRegularizer(Regularizer):
 
     def excess_masses(self, alphas: Alphas) -> list[torch.Tensor]:
         """With ``guard_total``: the guard's masses in excess of the expert's, for the architect to keep the whole
-        step (validation loss and prior together) from raising; without it none."""
-        if not self.guard_total:
+        step (validation loss and prior together) from raising; without it none.
+
+        None before the first IRL step either: the near-uniform cell of the first epoch holds more skip and pool mass
+        than the expert everywhere, and holding the data to that would freeze it rather than stop a drift (README
+        "The prior": from the first step on, NAS-Bench-201 cells lost their 3x3 convs)."""
+        if not self.guard_total or not (self.tracker.steps or self.tracker.converged):
             return []
         return [m for c, adj in self.soft_cells(alphas).items()
                 for m in self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU))]
