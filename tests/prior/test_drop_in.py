@@ -256,7 +256,7 @@ def test_guard_gradients_keeps_a_callers_step_from_raising_an_excess():
             (data + prior.loss(normal, reduce)).backward()
             before = normal.grad.clone()
             if guard_total and seed == 0:  # before the first IRL step guard_gradients leaves .grad alone
-                Prior("darts", lam=0.03).guard_gradients(normal, reduce)
+                Prior("darts", lam=0.03, guard_total=True).guard_gradients(normal, reduce)
                 assert torch.equal(normal.grad, before)
             # the two tensors, or a model holding them (the forms prior.loss takes)
             prior.guard_gradients(*((normal, reduce) if seed % 2 else (_Model(normal, reduce),)))

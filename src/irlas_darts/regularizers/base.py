@@ -33,7 +33,7 @@ _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 DEFAULTS: dict[str, Any] = {  # the library defaults: the same as conf/regularizer/irl.yaml
     "lam": 0.03, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
     "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
-    "guard": True, "guard_total": True, "positions": "sources",
+    "guard": True, "guard_total": False, "positions": "sources",
 }
 POLICIES = ("soft", "derived")
 

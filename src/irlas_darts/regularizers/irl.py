@@ -14,9 +14,9 @@ and skip + pool totals once they exceed the expert's, counted on the soft cell o
 the component of the prior's descent direction that would raise them is projected out (exactly: the smallest change
 of the gradient that leaves all of them non-increasing, a non-negative least-squares problem). The prior can then add
 a skip only where, and as far as, the expert has one — the shortcut — and never feed DARTS' drift to parameter-free
-ops; elsewhere it is untouched. The data's own drift is opposed by ``guard_total`` (default): from the first IRL
-step on, the same masses go to the architect (``excess_masses``), which corrects the whole step's gradient
-(``keep_masses_from_rising``) so that neither the validation loss nor the prior raises them.
+ops; elsewhere it is untouched. The data's own drift is opposed only with ``guard_total=true`` (opt-in: README "The
+prior" has why): from the first IRL step on, the same masses go to the architect (``excess_masses``), which corrects
+the whole step's gradient (``keep_masses_from_rising``) so that neither the validation loss nor the prior raises them.
 """
 
 from __future__ import annotations
