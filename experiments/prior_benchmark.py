@@ -246,6 +246,11 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {std:.2f}"
 
 
+def only_regularizers(jobs: list[Job], regs: set[str]) -> list[Job]:
+    """The jobs whose arm is one of ``regs``' (``darts/irl@x3`` is ``irl``'s); all of them when ``regs`` is empty."""
+    return [j for j in jobs if not regs or j.arm.rpartition("/")[2].partition("@x")[0] in regs]
+
+
 def arm_order(arm: str) -> tuple:
     alg, _, rest = arm.rpartition("/")
     reg, _, mult = rest.partition("@x")
@@ -425,6 +430,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5")
     ap.add_argument("--sweep", action="store_true", help="add --sweep-regs at x0.3, x3, x10 of the shipped lambda")
     ap.add_argument("--sweep-regs", default="imitation,irl", help="regularizers the sweep covers")
+    ap.add_argument("--regs", default="",
+                    help="only the arms of these regularizers, e.g. irl: re-run what a change to the prior touches")
     ap.add_argument("--workers", type=int, default=2, help="jobs side by side, one CPU thread each")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "prior")
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="NAS-Bench-201 CIFAR-10 table (CSV)")
@@ -446,6 +453,8 @@ def main() -> int:
     seeds = parse_seeds(args.seeds)
     sweep = tuple(r.strip() for r in args.sweep_regs.split(",") if r.strip()) if args.sweep else ()
     jobs = make_jobs(suites, seeds, sweep, table)
+    regs = {r.strip() for r in args.regs.split(",") if r.strip()}
+    jobs = only_regularizers(jobs, regs)
     if args.cached_only:
         jobs = [j for j in jobs if (args.out / "runs" / j.key / "metrics.json").is_file()
                 and (not SUITES[j.suite].train or (args.out / "runs" / j.key / "trained" / "metrics.json").is_file())]
@@ -470,7 +479,8 @@ def main() -> int:
 
     lines = ["# Prior benchmark", "",
              f"`python experiments/prior_benchmark.py --suites {','.join(suites)} --seeds {args.seeds}"
-             f"{' --sweep --sweep-regs ' + ','.join(sweep) if sweep else ''} --workers {args.workers}`: {len(jobs)} searches, "
+             f"{' --sweep --sweep-regs ' + ','.join(sweep) if sweep else ''}"
+             f"{' --regs ' + ','.join(sorted(regs)) if regs else ''} --workers {args.workers}`: {len(jobs)} searches, "
              f"{wall / 60:.1f} min wall on this machine ({args.workers} parallel jobs, 1 thread each; cached jobs "
              f"cost nothing); runs: {commits_of(args.out, jobs)}.", ""]
     for suite in suites:

@@ -123,7 +123,7 @@ TABLE = [
     # out-of-range values
     ("irlas-search", [*SEARCH, "search.epochs=-1"], ["search.epochs=-1", ">= 1"]),
     ("irlas-search", [*SEARCH, "regularizer.lambda=-1"], ["regularizer.lambda"]),
-    ("irlas-search", [*SEARCH, "regularizer.guard_total=maybe"], ["regularizer.guard_total='maybe'", "true or false"]),
+    ("irlas-search", [*SEARCH, "regularizer.guard_total=maybe"], ["regularizer.guard_total='maybe'", "false, true or derived"]),
     ("irlas-search", [*SEARCH, "seed=-1"], ["seed=-1"]),
     ("irlas-search", [*SEARCH, "runtime.threads=0"], ["runtime.threads=0"]),
     ("irlas-search", [*SEARCH, "dataset.limit=0"], ["dataset.limit=0"]),

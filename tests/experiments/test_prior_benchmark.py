@@ -68,6 +68,15 @@ def test_settled_epoch_is_when_the_final_cell_first_stayed(tmp_path):
     assert pb.settled_epoch(tmp_path) == 1
 
 
+def test_regs_keeps_only_those_regularizers_arms():
+    pb = _module()
+    jobs = pb.make_jobs(["nb201_fashion", "smoke_algorithms"], [0, 1], ("imitation", "irl"), None)
+    kept = pb.only_regularizers(jobs, {"irl"})
+    assert {j.arm for j in kept} == {"irl", "irl@x0.3", "irl@x3", "irl@x10", *(f"{a}/irl" for a in pb.ALGORITHMS)}
+    assert len(kept) == 2 * (4 + len(pb.ALGORITHMS))  # every seed of each
+    assert pb.only_regularizers(jobs, set()) == jobs
+
+
 def test_darts_train_recipe_meets_the_floor_it_promises():
     """darts_train trains every found cell with one recipe: >= 5000 training images, >= 10 epochs, >= 16 channels x
     5 cells, on Fashion-MNIST at 14 px (its 10,000 test images are the test set)."""

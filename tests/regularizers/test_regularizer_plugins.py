@@ -41,7 +41,7 @@ def test_option_errors_name_the_field():
     with pytest.raises(TypeError, match="unknown option 'lambda'"):
         create_regularizer("none", space, **{"lambda": 1.0})
     for key, value in [("tau", 0.0), ("gamma", 1.5), ("every", 0), ("start_epoch", -1), ("samples", -2),
-                       ("lam", -1.0), ("epsilon", -0.1), ("cells", "reduce")]:
+                       ("lam", -1.0), ("epsilon", -0.1), ("cells", "reduce"), ("guard_total", "soft")]:
         with pytest.raises(ValueError, match=f"regularizer.{'lambda' if key == 'lam' else key}="):
             create_regularizer("irl", space, expert=experts(space), **{key: value})
     for name in ("imitation", "irl"):
@@ -309,8 +309,9 @@ def test_library_defaults_are_the_shipped_config():
             assert DEFAULTS[key] == value, key
 
 
+@pytest.mark.parametrize("mode", [True, "derived"])
 @pytest.mark.parametrize("space_name", ["nb201", "darts"])
-def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(space_name):
+def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(space_name, mode):
     """``guard_total``: from the first IRL step on, the architect's gradient (validation loss + prior) raises no
     guarded mass under descent (first order), on cells that lean to skip and pool; without the constraint the data's
     gradient does raise some. Before that step there is no constraint."""
@@ -329,7 +330,7 @@ def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(sp
         with torch.no_grad():
             for a in arch.alphas.values():
                 a[:, free] += 1.0
-        reg = create_regularizer("irl", space, expert=experts(space), lam=0.03, guard_total=True)
+        reg = create_regularizer("irl", space, expert=experts(space), lam=0.03, guard_total=mode)
         start = {c: a.detach() for c, a in arch.derivation_logits().items()}
         reg.start(start)
         assert not reg.excess_masses(arch.derivation_logits())  # the first epoch is the data's (no IRL step yet)
@@ -353,3 +354,29 @@ def test_guard_total_keeps_the_whole_architecture_step_from_raising_an_excess(sp
     assert checked >= 8
     assert raised[True] == 0
     assert raised[False] > 0  # the case guard_total exists for
+
+
+def test_guard_total_derived_holds_only_what_the_derived_cell_carries_beyond_the_expert():
+    """``guard_total=derived``: a near-uniform cell whose argmax is all convs holds soft skip and pool mass on every
+    edge the expert leaves without them; ``true`` holds all of it, ``derived`` none. Once the argmax picks a skip on
+    one such edge, ``derived`` holds exactly that edge's skip mass (the cell's totals are still the expert's)."""
+    from irlas_darts.topology import CLASSES, soft_adjacency, typed_in_degree
+
+    space = create_space("nb201")
+    conv, skip = space.ops.index("nor_conv_3x3"), space.ops.index("skip_connect")
+    alphas = alphas_for(space, 7, scale=1e-3)
+    alphas["cell"][:, conv] += 3e-3  # the argmax: a 3x3 conv on every edge, by a hair
+    regs = {mode: create_regularizer("irl", space, expert=experts(space), guard_total=mode) for mode in (True, "derived")}
+    for reg in regs.values():
+        reg.update(0, alphas)  # both act from the first IRL step on
+    assert len(regs[True].excess_masses(alphas)) >= 5
+    assert regs["derived"].excess_masses(alphas) == []
+
+    node = space.nodes[0]  # the first node's edge from the cell input: the expert has no skip there
+    assert float(regs["derived"].expert_in_degree["cell"][0, 0, CLASSES.index("skip")]) == 0
+    alphas["cell"][space.edge_index(0, node), skip] += 1e-2
+    alphas = {c: a.requires_grad_() for c, a in alphas.items()}
+    masses = regs["derived"].excess_masses(alphas)
+    soft = typed_in_degree(space, regs["derived"].soft_cells(alphas)["cell"], "sources")
+    assert len(masses) == 1
+    assert float(masses[0].detach()) == pytest.approx(float(soft[0, 0, CLASSES.index("skip")].detach()))

@@ -327,7 +327,7 @@ def test_guard_total_runs_on_every_algorithm_and_holds_its_law(name, order):
     raises none of the masses the guard holds."""
     searcher = make_searcher(name, epochs=1, settings={"order": order})
     expert = expert_cells(searcher.space, [RESNEXT_NB201])
-    searcher.regularizer = create_regularizer("irl", searcher.space, expert=expert, guard_total=True)
+    searcher.regularizer = create_regularizer("irl", searcher.space, expert=expert)  # guard_total=derived
     with torch.no_grad():  # lean to skip / pool, so that the guard holds something
         free = [i for i, op in enumerate(searcher.space.ops) if searcher.space.op_class(op) in ("skip", "pool")]
         for c in searcher.space.cell_types:

@@ -371,9 +371,11 @@ def regularizer_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     _choice(reg.get("reward", "mirror"), ("mirror", "linear"), "regularizer.reward")
     _choice(reg.get("policy", "soft"), ("soft", "derived"), "regularizer.policy")
     _choice(reg.get("positions", "sources"), POSITIONS, "regularizer.positions")
-    for key in ("clip", "guard", "guard_total"):
+    for key in ("clip", "guard"):
         if not isinstance(reg.get(key, True), bool):
             raise ConfigError(f"regularizer.{key}={reg[key]!r} is not valid; use true or false")
+    if not (isinstance(reg.get("guard_total", False), bool) or reg["guard_total"] == "derived"):
+        raise ConfigError(f"regularizer.guard_total={reg['guard_total']!r} is not valid; use false, true or derived")
     name = reg.pop("name")
     if "lambda" in reg:
         reg["lam"] = reg.pop("lambda")

@@ -33,7 +33,7 @@ _REGULARIZERS: dict[str, Callable[..., "Regularizer"]] = {}
 DEFAULTS: dict[str, Any] = {  # the library defaults: the same as conf/regularizer/irl.yaml
     "lam": 0.03, "tau": 0.1, "gamma": 0.9, "every": 1, "start_epoch": 0, "epsilon": 0.01, "cells": "normal",
     "samples": 0, "seed": 0, "clip": True, "reward": "mirror", "policy": "soft",
-    "guard": True, "guard_total": False, "positions": "sources",
+    "guard": True, "guard_total": "derived", "positions": "sources",
 }
 POLICIES = ("soft", "derived")
 
@@ -85,7 +85,7 @@ class Regularizer:
         reward: str = DEFAULTS["reward"],
         policy: str = DEFAULTS["policy"],
         guard: bool = DEFAULTS["guard"],
-        guard_total: bool = DEFAULTS["guard_total"],
+        guard_total: bool | str = DEFAULTS["guard_total"],
         positions: str = DEFAULTS["positions"],
         expert: Iterable[AnyGenotype | str] | None = None,
         **unknown: Any,
@@ -100,12 +100,14 @@ class Regularizer:
         self._check(samples >= 0, "samples", samples, "it must be >= 0")
         self._check(lam >= 0, "lambda", lam, "it must be >= 0")
         self._check(epsilon >= 0, "epsilon", epsilon, "it must be >= 0")
+        self._check(isinstance(guard_total, bool) or guard_total == "derived", "guard_total", guard_total,
+                    "use false, true or derived")
         self._check(policy in POLICIES, "policy", policy, f"choose one of {', '.join(POLICIES)}")
         self._check(positions in POSITIONS, "positions", positions, f"choose one of {', '.join(POSITIONS)}")
         self._check(reward in MirrorStimuli.FORMS, "reward", reward, f"choose one of {', '.join(MirrorStimuli.FORMS)}")
         self.policy = policy
         self.guard = bool(guard)  # used by `irl` (see regularizers/irl.py); accepted by all so sweeps share keys
-        self.guard_total = bool(guard_total)  # likewise: `excess_masses` below
+        self.guard_total = guard_total  # likewise: `excess_masses` below (false, true or "derived")
         self.space = space
         self.lam, self.tau, self.gamma = float(lam), float(tau), float(gamma)
         self.every, self.start_epoch, self.samples = int(every), int(start_epoch), int(samples)

@@ -75,21 +75,25 @@ class MirrorStimuliRegularizer(Regularizer):
         if not self.guard_total or not (self.tracker.steps or self.tracker.converged):
             return []
         return [m for c, adj in self.soft_cells(alphas).items()
-                for m in self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU))]
+                for m in self.guarded_masses(c, adj, soft_adjacency(self.space, alphas[c].detach(), DERIVED_TAU),
+                                             counted_on_soft=self.guard_total != "derived")]
 
-    def guarded_masses(self, cell: str, adj: CellAdjacency, derived: CellAdjacency) -> list[torch.Tensor]:
-        """The masses of ``adj`` in excess of the expert's (on ``adj`` or on the ``derived`` cell): per position and
-        guarded class, then the cell's skip, pool and skip + pool totals."""
+    def guarded_masses(self, cell: str, adj: CellAdjacency, derived: CellAdjacency,
+                       counted_on_soft: bool = True) -> list[torch.Tensor]:
+        """The masses of ``adj`` in excess of the expert's (on ``adj`` or on the ``derived`` cell; with
+        ``counted_on_soft=False`` on the derived cell only): per position and guarded class, then the cell's skip,
+        pool and skip + pool totals."""
         soft = typed_in_degree(self.space, adj, self.positions)
         hard = typed_in_degree(self.space, derived, self.positions).detach()
         expert = self._on(self.expert_in_degree[cell], soft, f"in_degree.{cell}")
         guarded = []
         for k in (CLASSES.index(k) for k in GUARDED):
-            over = torch.maximum(soft[..., k].detach(), hard[..., k]) > expert[..., k] + 1e-9
-            guarded += [soft[t, src, k] for t, src in over.nonzero().tolist()]
+            count = torch.maximum(soft[..., k].detach(), hard[..., k]) if counted_on_soft else hard[..., k]
+            guarded += [soft[t, src, k] for t, src in (count > expert[..., k] + 1e-9).nonzero().tolist()]
         totals = [(adj.class_mass(k), derived.class_mass(k), self.expert_mass[cell][k]) for k in GUARDED]
         totals.append((adj.parameter_free_mass(), derived.parameter_free_mass(), self.expert_param_free[cell]))
-        guarded += [m for m, d, e in totals if max(float(m.detach()), float(d)) > e + 1e-9]
+        guarded += [m for m, d, e in totals
+                    if (max(float(m.detach()), float(d)) if counted_on_soft else float(d)) > e + 1e-9]
         return guarded
 
     def _guard_term(self, loss: torch.Tensor, alphas: Alphas, cells: dict[str, CellAdjacency]) -> torch.Tensor:
