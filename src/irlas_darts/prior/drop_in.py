@@ -71,9 +71,10 @@ class Prior:
         return self.regularizer.loss(self.alphas(*alphas))
 
     def guard_gradients(self, *alphas: Any) -> None:
-        """With ``guard_total=True``: after your architecture loss's backward, correct the alphas' ``.grad`` so that
-        the step raises no skip or pool mass above the expert's (what ``irlas-search``'s architect does); call it
-        before the optimizer's step. It acts from the first IRL step (``update``) on; without ``guard_total`` never."""
+        """After your architecture loss's backward, correct the alphas' ``.grad`` so that the step raises no skip or
+        pool mass the derived cell holds beyond the expert's (what ``irlas-search``'s architect does; ``guard_total``,
+        default ``"derived"``); call it before the optimizer's step. It acts from the first IRL step (``update``) on;
+        with ``guard_total=False`` never."""
         params = [t for t in self.layout.caller_tensors(*alphas).values() if t.requires_grad and t.grad is not None]
         masses = self.regularizer.excess_masses(self.alphas(*alphas))
         if not masses or not params:
