@@ -67,7 +67,7 @@ def _time_steps(step, warmup: int, steps: int, device) -> list[float]:
     return times
 
 
-def _ours(mode: str, batch: int, device, channels_last: bool, size: str = "cifar"):
+def _ours(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True):
     """Our searcher's step on a synthetic batch; returns the step function."""
     import torch
 
@@ -87,7 +87,7 @@ def _ours(mode: str, batch: int, device, channels_last: bool, size: str = "cifar
     y = torch.randint(0, 10, (4 * batch,), device=device)
     settings = SearchSettings(epochs=1, batch_size=batch, order=order, hvp=hvp, lr=LR, momentum=MOMENTUM,
                               weight_decay=WEIGHT_DECAY, grad_clip=CLIP, arch_lr=ARCH_LR,
-                              arch_weight_decay=ARCH_WD)
+                              arch_weight_decay=ARCH_WD, lean=lean)
     searcher = Searcher(space, net, arch, SearchData(x[: 2 * batch], y[: 2 * batch], x[2 * batch:], y[2 * batch:]),
                         settings, seed=0)
     xw, yw, xa, ya = x[:batch], y[:batch], x[2 * batch: 3 * batch], y[2 * batch: 3 * batch]
@@ -157,7 +157,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.impl == "original":
         step = _original(args.mode, args.batch, device, args.darts_dir, args.size)
     else:
-        step = _ours(args.mode, args.batch, device, args.channels_last, args.size)
+        step = _ours(args.mode, args.batch, device, args.channels_last, args.size, bool(args.lean))
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -170,7 +170,8 @@ def worker(args: argparse.Namespace) -> None:
 def _run(impl: str, mode: str, batch: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, "--mode", mode, "--batch", str(batch),
            "--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--device", args.device, "--channels-last", str(int(args.channels_last)), "--size", args.size]
+           "--device", args.device, "--channels-last", str(int(args.channels_last)), "--size", args.size,
+           "--lean", str(int(args.lean))]
     if impl == "original":
         cmd += ["--darts-dir", args.darts_dir]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -197,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--channels-last", type=int, default=1, help="our supernet's memory format (1: channels-last)")
+    p.add_argument("--lean", default="1", help="our search.lean (1: the memory-lean nodes, 0: the plain modules); "
+                   "1,0: a row of each")
     p.add_argument("--json", help="also write the rows here")
     p.add_argument("--worker", choices=("ours", "original"), help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.channels_last = bool(args.channels_last)
+    if args.worker:
+        args.lean = int(args.lean)
+    elif any(v not in ("0", "1") for v in args.lean.split(",")):
+        p.error(f"--lean: {args.lean!r}; use 1, 0 or 1,0")
     if args.batches is None:
         args.batches = "64" if args.size == "small" else "16,64"
     if args.worker:
@@ -219,22 +226,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     flip = False
     done: dict[tuple, list[dict]] = {}  # the original's two second-order rows are one configuration: run it once
-    for batch in (int(b) for b in args.batches.split(",")):
-        for mode in modes:
-            got: dict[str, list[dict]] = {impl: [] for impl in impls}
-            for r in range(args.repeats):
-                for impl in (impls[::-1] if flip else impls):
-                    key = (impl, "first" if mode == "first" else "second", batch, r) if impl == "original" else None
-                    if key in done:
-                        got[impl].append(done[key])
-                        continue
-                    got[impl].append(_run(impl, mode, batch, args))
-                    if key is not None:
-                        done[key] = got[impl][-1]
-                    print(f"  {impl:8s} {mode:12s} batch {batch:3d}: {got[impl][-1]['ms']:8.0f} ms "
-                          f"{got[impl][-1]['mb']:7.0f} MB", file=sys.stderr, flush=True)
-                flip = not flip
-            rows.append({"mode": mode, "batch": batch, **{impl: _median(r) for impl, r in got.items()}})
+    leans = [int(v) for v in args.lean.split(",")]
+    for batch, mode, lean in ((int(b), m, v) for b in args.batches.split(",") for m in modes for v in leans):
+        args_run = argparse.Namespace(**{**vars(args), "lean": lean})
+        got: dict[str, list[dict]] = {impl: [] for impl in impls}
+        for r in range(args.repeats):
+            for impl in (impls[::-1] if flip else impls):
+                key = (impl, "first" if mode == "first" else "second", batch, r) if impl == "original" else None
+                if key in done:
+                    got[impl].append(done[key])
+                    continue
+                got[impl].append(_run(impl, mode, batch, args_run))
+                if key is not None:
+                    done[key] = got[impl][-1]
+                print(f"  {impl:8s} {mode:12s} batch {batch:3d} lean {lean}: {got[impl][-1]['ms']:8.0f} ms "
+                      f"{got[impl][-1]['mb']:7.0f} MB", file=sys.stderr, flush=True)
+            flip = not flip
+        rows.append({"mode": mode, "batch": batch, "lean": lean, **{impl: _median(r) for impl, r in got.items()}})
     print(_table(rows, args))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -249,18 +257,20 @@ def _table(rows: list[dict], args: argparse.Namespace) -> str:
     where = f"{args.size}: {channels} ch, {cells} cells, {side} px; {args.device}, {args.threads} thread(s), {args.steps} steps after {args.warmup} warm-up, median"
     if "original" not in rows[0]:
         lines = [f"ours alone ({where})", "", "| mode | batch | ms / step | peak MB |", "|---|---|---|---|"]
-        lines += [f"| {label[r['mode']]} | {r['batch']} | {r['ours']['ms']:.0f} | {r['ours']['mb']:.0f} |" for r in rows]
+        lines += [f"| {label[r['mode']]}{'' if r.get('lean', 1) else ', search.lean=false'} | {r['batch']} | "
+                  f"{r['ours']['ms']:.0f} | {r['ours']['mb']:.0f} |" for r in rows]
         return "\n".join(lines)
     lines = [f"original DARTS vs irlas_darts ({where})", "",
              "| mode | batch | original (ms / MB) | irlas_darts (ms / MB) | speed | memory | target |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         o, u = r["original"], r["ours"]
+        name = label[r["mode"]] + ("" if r.get("lean", 1) else ", ours with search.lean=false")
         speed, mem = o["ms"] / u["ms"], u["mb"] / max(o["mb"], 1e-9)
         need_speed, need_mem = TARGETS[r["mode"]]
         ok = speed >= need_speed and (need_mem is None or mem <= need_mem)
         target = f">= {need_speed}x" + (f", <= {need_mem}x" if need_mem is not None else "")
-        lines.append(f"| {label[r['mode']]} | {r['batch']} | {o['ms']:.0f} / {o['mb']:.0f} | {u['ms']:.0f} / "
+        lines.append(f"| {name} | {r['batch']} | {o['ms']:.0f} / {o['mb']:.0f} | {u['ms']:.0f} / "
                      f"{u['mb']:.0f} | {speed:.2f}x | {mem:.2f}x | {target} {'met' if ok else 'MISSED'} |")
     return "\n".join(lines)
 

@@ -27,12 +27,15 @@ def test_a_folder_without_the_original_code_is_refused(tmp_path):
     out = run("--darts-dir", str(tmp_path), "--batches", "2")
     assert out.returncode != 0
     assert "--darts-dir" in out.stderr and "model_search.py" in out.stderr
+    out = run("--lean", "1,2", "--batches", "2")
+    assert out.returncode != 0 and "--lean" in out.stderr and "'1,2'" in out.stderr
 
 
-def test_the_small_size_is_make_search_supernet():
+def test_the_small_size_is_make_search_supernet_with_and_without_the_lean_nodes():
     out = run("--size", "small", "--batches", "4", "--modes", "first", "--steps", "1", "--warmup", "0",
-              "--threads", "1")
+              "--threads", "1", "--lean", "1,0")
     assert out.returncode == 0, out.stderr
     assert "small: 8 ch, 4 cells, 8 px" in out.stdout
     rows = [line for line in out.stdout.splitlines() if line.startswith("| first order")]
-    assert len(rows) == 1 and rows[0].split("|")[2].strip() == "4"
+    assert [r.split("|")[1].strip() for r in rows] == ["first order", "first order, search.lean=false"]
+    assert all(r.split("|")[2].strip() == "4" for r in rows)

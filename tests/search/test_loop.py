@@ -68,3 +68,26 @@ def test_state_dict_restores_exactly():
     assert all(torch.equal(whole.arch.alphas[k], resumed.arch.alphas[k]) for k in whole.arch.alphas)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(whole.history) == strip(resumed.history)
+
+
+def test_lean_false_runs_the_plain_modules_and_takes_the_same_step(monkeypatch):
+    """``search.lean=false`` trades memory for fewer calls: no lean BatchNorm node in its step, and the same update
+    as the lean step up to float rounding (the nodes compute the same function and gradients)."""
+    from irlas_darts.search import mixed_op
+
+    calls = []
+    lean_node = mixed_op.weighted_batch_norm
+    monkeypatch.setattr(mixed_op, "weighted_batch_norm", lambda *a: calls.append(1) or lean_node(*a))
+    after = {}
+    for lean in (True, False):
+        searcher = make_searcher(space_name="darts", epochs=1, n_train=64, lean=lean)
+        d = searcher.data
+        calls.clear()
+        searcher.step(d.weight_x[:32], d.weight_y[:32], d.arch_x[:32], d.arch_y[:32], lr=0.025)
+        after[lean] = (len(calls), {k: v.detach().clone() for k, v in searcher.arch.alphas.items()},
+                       [p.detach().clone() for p in searcher.net.parameters()])
+    assert after[True][0] > 0 and after[False][0] == 0
+    for k, v in after[True][1].items():
+        torch.testing.assert_close(after[False][1][k], v, rtol=1e-4, atol=1e-6)
+    for p_lean, p_plain in zip(after[True][2], after[False][2]):
+        torch.testing.assert_close(p_plain, p_lean, rtol=1e-4, atol=1e-5)

@@ -67,6 +67,7 @@ class SearchConfig:
     arch_beta2: float = 0.999
     arch_weight_decay: float = 1e-3
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (exact, slower)
+    lean: bool = True  # memory-lean autograd nodes; false: the plain modules, faster on small supernets, more memory
 
 
 @dataclass

@@ -82,7 +82,7 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_min=s.lr_min, momentum=s.momentum,
         weight_decay=s.weight_decay, grad_clip=s.grad_clip, arch_lr=s.arch_lr, arch_betas=(s.arch_beta1, s.arch_beta2),
         arch_weight_decay=s.arch_weight_decay, order=s.order, hvp=s.hvp,
-        autocast_bf16=runtime.bf16, sync_bn=s.sync_bn,
+        autocast_bf16=runtime.bf16, sync_bn=s.sync_bn, lean=s.lean,
     )
     if runtime.compile:
         supernet = torch.compile(supernet)
