@@ -10,7 +10,7 @@ from irlas_darts.search.supernet import create_supernet
 from irlas_darts.spaces import create_space
 
 
-def make_searcher(space_name="nb201", seed=0, epochs=4, n_train=256, **settings):
+def make_searcher(space_name="nb201", seed=0, epochs=4, n_train=256, regularizer=Regularizer, **settings):
     torch.manual_seed(seed)
     ds = load_dataset("synthetic", n_train=n_train, n_test=32, num_classes=4, size=8, channels=1, seed=1)
     w, a = split_train(len(ds.train_x), 0.5, torch.Generator().manual_seed(seed))
@@ -19,7 +19,7 @@ def make_searcher(space_name="nb201", seed=0, epochs=4, n_train=256, **settings)
     net = create_supernet(space, in_channels=1, num_classes=4, C=4, layers=3)
     arch = Architecture(space, generator=torch.Generator().manual_seed(seed))
     s = SearchSettings(epochs=epochs, batch_size=32, **settings)
-    return Searcher(space, net, arch, data, s, Regularizer(space), seed=seed)
+    return Searcher(space, net, arch, data, s, regularizer(space), seed=seed)
 
 
 def test_tiny_search_lowers_the_training_loss():
@@ -91,3 +91,23 @@ def test_lean_false_runs_the_plain_modules_and_takes_the_same_step(monkeypatch):
         torch.testing.assert_close(after[False][1][k], v, rtol=1e-4, atol=1e-6)
     for p_lean, p_plain in zip(after[True][2], after[False][2]):
         torch.testing.assert_close(p_plain, p_lean, rtol=1e-4, atol=1e-5)
+
+
+class EveryOtherStep(Regularizer):
+    """Asks the architect to hold one mass on every other step (as the prior's guard_total does when a cell drifts)."""
+
+    def __init__(self, space, **options):
+        super().__init__(space, **options)
+        self.calls = 0
+
+    def excess_masses(self, alphas):
+        self.calls += 1
+        return [alphas["cell"].softmax(dim=-1)[:, 0].sum()] if self.calls % 2 else []
+
+
+def test_history_counts_the_architecture_steps_guard_total_held():
+    held = make_searcher(epochs=2, n_train=256, regularizer=EveryOtherStep)  # 128 + 128 images, batch 32: 4 steps
+    rows = [held.train_epoch() for _ in range(2)]
+    assert [r["guard_held_steps"] for r in rows] == [2, 2] and held.regularizer.calls == 8
+    off = make_searcher(epochs=1, n_train=256, regularizer=lambda space: EveryOtherStep(space, guard_total=False))
+    assert "guard_held_steps" not in off.train_epoch() and off.regularizer.calls == 0

@@ -125,6 +125,7 @@ class Searcher:
             self.train_net = DistributedDataParallel(self.net, device_ids=ids, **{no_sync: False})
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
+        self._held_steps = 0  # architecture steps of this epoch that guard_total held (arch_constraint)
         # The prior reads what the genotype is derived from: the algorithm's derivation logits (DARTS: the alphas).
         self.regularizer.start(self.arch.derivation_logits(), self.arch.genotype())
 
@@ -146,6 +147,7 @@ class Searcher:
         w_batches, a_batches = self._batches(d.weight_x, d.weight_y), self._batches(d.arch_x, d.arch_y)
         steps = min(len(w_batches), len(a_batches))
         sums = torch.zeros(5, device=self.device)  # loss, correct, n, arch_loss, reg_loss
+        self._held_steps = 0
         bar = progress(steps) if progress else None
         for (xw, yw), (xa, ya) in zip(w_batches, a_batches):
             if d.augment is not None:
@@ -176,6 +178,8 @@ class Searcher:
         genotype = self.arch.genotype()
         row.update(self.regularizer.update(self.epoch, self.arch.derivation_logits(), genotype))
         row.update(self.arch.algorithm.state())
+        if self._guards_total():  # how often the prior's guard_total held the architecture step this epoch
+            row["guard_held_steps"] = self._held_steps
         for cell in genotype.cell_types:  # per epoch: kept skip + pool edges (the collapse measure), the shortcut
             stats = cell_statistics(self.space, genotype, cell)
             row[f"param_free_{cell}"] = stats["param_free"]
@@ -199,7 +203,7 @@ class Searcher:
 
     def _step(self, xw: torch.Tensor, yw: torch.Tensor, xa: torch.Tensor, ya: torch.Tensor, lr: float) -> torch.Tensor:
         with self._autocast():
-            constraint = self.arch_constraint if getattr(self.regularizer, "guard_total", False) else None
+            constraint = self.arch_constraint if self._guards_total() else None
             arch_log = self.architect.step(xw, yw, xa, ya, lr_w=lr, penalty=self.arch_penalty, constraint=constraint)
         self.w_optimizer.zero_grad(set_to_none=True)
         probs = {c: p.detach() for c, p in self.arch.probs().items()}
@@ -224,9 +228,15 @@ class Searcher:
         extra = self.arch.extra_loss()
         return penalty if extra is None else penalty + extra
 
+    def _guards_total(self) -> bool:
+        return bool(getattr(self.regularizer, "guard_total", False))
+
     def arch_constraint(self) -> list[torch.Tensor]:
-        """Masses the architecture step must not raise (the prior's ``guard_total``); usually none."""
-        return self.regularizer.excess_masses(self.arch.derivation_logits())
+        """Masses the architecture step must not raise (the prior's ``guard_total``); usually none. Counts the steps
+        that had any (history column ``guard_held_steps``): the guard's work made visible per epoch."""
+        masses = self.regularizer.excess_masses(self.arch.derivation_logits())
+        self._held_steps += bool(masses)
+        return masses
 
     def _check_finite(self, row: dict[str, Any]) -> None:
         bad = [k for k in ("train_loss", "val_loss", "arch_loss") if not math.isfinite(row[k])]
