@@ -17,6 +17,7 @@ against its finite differences.
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn              # batches 16 and 64, all modes
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --batches 16 --modes first
     python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --size small  # make search's supernet, batch 64
+    python experiments/bench_vs_darts.py --darts-dir ~/darts/cnn --size small --lean 1,0  # and with search.lean=false
     python experiments/bench_vs_darts.py                                       # ours alone
 """
 

@@ -57,7 +57,7 @@ class SearchSettings:
     autocast_bf16: bool = False
     sync_bn: bool = False  # distributed only: BatchNorm statistics over the global batch (GlobalBatchNorm2d)
     # The memory-lean autograd nodes (ops/lean.py) keep less for backward at a cost in calls; False runs the plain
-    # modules: more memory, and faster where a step is bound by the number of calls (make search's supernet: 1.2x).
+    # modules: more memory, and faster where a step is bound by the number of calls (make search: 1.1x per epoch).
     lean: bool = True
 
 
