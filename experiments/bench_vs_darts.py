@@ -207,16 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.channels_last = bool(args.channels_last)
-    if args.worker:
-        args.lean = int(args.lean)
-    elif any(v not in ("0", "1") for v in args.lean.split(",")):
-        p.error(f"--lean: {args.lean!r}; use 1, 0 or 1,0")
     if args.batches is None:
         args.batches = "64" if args.size == "small" else "16,64"
     if args.worker:
-        args.impl = args.worker
+        args.impl, args.lean = args.worker, int(args.lean)
         worker(args)
         return 0
+    if any(v not in ("0", "1") for v in args.lean.split(",")):
+        p.error(f"--lean: {args.lean!r}; use 1, 0 or 1,0")
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODES]
     if bad:
