@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="processes per configuration (median of medians)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--channels-last", type=int, default=1, help="our supernet's memory format (1: channels-last)")
+    p.add_argument("--channels-last", choices=("auto", "0", "1"), default="auto",
+                   help="our supernet's memory format: 1 channels-last, 0 NCHW, auto as the search app builds it "
+                        "(channels-last on the CPU, NCHW on CUDA, where channels-last measured slower)")
     p.add_argument("--lean", default="1", help="our search.lean (1: the memory-lean nodes, 0: the plain modules); "
                    "1,0: a row of each")
     p.add_argument("--json", help="also write the rows here")
@@ -206,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.channels_last = bool(args.channels_last)
+    if args.channels_last == "auto":
+        args.channels_last = "1" if args.device == "cpu" else "0"
+    args.channels_last = args.channels_last == "1"
     if args.batches is None:
         args.batches = "64" if args.size == "small" else "16,64"
     if args.worker:

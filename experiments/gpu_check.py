@@ -73,9 +73,12 @@ class Sizes:
     budgets: dict[str, float]
 
 
-CUDA_SIZES = Sizes(batch=64, image=32, classes=10, n_train=512, channels={"darts": 16, "nb201": 16},
-                   layers={"darts": 8, "nb201": 15}, bench_steps=3, bench_warmup=1, threads=None,
-                   budgets={"tests": 90, "searches": 190, "bench": 130, "torchrun": 60})
+# On the H200 (2026-12-04) a first-order step of DARTS' search network took 1.25 s at batch 64 (launch-bound), a
+# 1-epoch search over 512 images 6-31 s, a second-order bench process over 20 s: hence 256 images (two weight steps
+# of 64), two measured steps, and budgets that let every part finish.
+CUDA_SIZES = Sizes(batch=64, image=32, classes=10, n_train=256, channels={"darts": 16, "nb201": 16},
+                   layers={"darts": 8, "nb201": 15}, bench_steps=2, bench_warmup=1, threads=None,
+                   budgets={"tests": 90, "searches": 180, "bench": 150, "torchrun": 60})
 CPU_SIZES = Sizes(batch=8, image=8, classes=4, n_train=32, channels={"darts": 4, "nb201": 4},
                   layers={"darts": 3, "nb201": 3}, bench_steps=1, bench_warmup=0, threads=1,
                   budgets={"tests": 120, "searches": 120, "bench": 120, "torchrun": 120})
@@ -108,8 +111,8 @@ def searches_worker(device: str, out: Path, work: Path, algorithms: list[str], s
 
     sizes = CUDA_SIZES if device == "cuda" else CPU_SIZES
     register_configs()
-    for space in spaces:
-        for order in ORDERS:
+    for order in ORDERS:  # both spaces first order, then second order: a cut budget leaves each space some rows
+        for space in spaces:
             for algorithm in algorithms:
                 row: dict[str, Any] = {"algorithm": algorithm, "space": space, "order": order}
                 start = time.perf_counter()
@@ -136,15 +139,33 @@ def run_searches(device: str, budget: float, work: Path, algorithms: list[str], 
     seen = {(r["algorithm"], r["space"], r["order"]) for r in done}
     reason = "not reached: the part's budget ran out" if res["timed_out"] else f"not run: worker {res['status']}"
     missing = [{"algorithm": a, "space": s, "order": o, "status": "missing", "error": reason}
-               for s in spaces for o in ORDERS for a in algorithms if (a, s, o) not in seen]
+               for o in ORDERS for s in spaces for a in algorithms if (a, s, o) not in seen]
     runs = done + missing
     return {**res, "status": "ok" if all(r["status"] == "ok" for r in runs) else "failed", "runs": runs}
 
 
 def run_tests(budget: float) -> dict[str, Any]:
-    res = _run([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", "tests"], budget)
-    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", res["tail"])}
-    return {**res, "counts": counts}
+    """``pytest -m cuda``, verbose: a test's name is printed as it starts, so a budget that runs out still says which
+    tests passed and which one was running."""
+    res = _run([sys.executable, "-m", "pytest", "-m", "cuda", "-v", "-p", "no:cacheprovider", "tests"], budget)
+    return {**res, "counts": pytest_counts(res["tail"], res["timed_out"])}
+
+
+def pytest_counts(tail: str, timed_out: bool) -> dict[str, Any]:
+    """Outcome counts from pytest's summary line; when it was cut off, from the verbose lines, and the test it cut."""
+    last = tail.strip().splitlines()[-1] if tail.strip() else ""
+    counts: dict[str, Any] = {k: int(n) for n, k in
+                              re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", last)}
+    if not timed_out:
+        return counts
+    started = re.findall(r"^(tests/\S+::\S+)(?: (PASSED|FAILED|SKIPPED|ERROR))?", tail, flags=re.M)
+    for _, outcome in started:
+        if outcome:
+            key = "errors" if outcome == "ERROR" else outcome.lower()
+            counts[key] = counts.get(key, 0) + 1
+    if started and not started[-1][1]:
+        counts["cut while running"] = started[-1][0]
+    return counts
 
 
 def run_bench(device: str, sizes: Sizes, budget: float, modes: list[str]) -> dict[str, Any]:
@@ -172,7 +193,7 @@ def run_torchrun(device: str, sizes: Sizes, budget: float, work: Path) -> dict[s
     overrides[overrides.index(f"search.batch_size={sizes.batch}")] = f"search.batch_size={sizes.batch * nproc}"
     start = time.monotonic()
     app = _run([torchrun, "--standalone", f"--nproc_per_node={nproc}", "-m", "irlas_darts", *overrides,
-                f"hydra.run.dir={run_dir}"], budget / 2)
+                f"hydra.run.dir={run_dir}"], budget * 2 / 3)  # on the H200 the app took 26 s, the probe 13 s
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     probe_out = work / "probe.json"
@@ -209,7 +230,7 @@ def probe_worker(device: str, out: Path) -> None:
 def _run(cmd: list[str], budget: float) -> dict[str, Any]:
     """Run ``cmd`` for at most ``budget`` seconds; its status, seconds and the tail of its output."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])),
-               WANDB_MODE="disabled")
+               WANDB_MODE="disabled", PYTHONUNBUFFERED="1")  # a part cut by its budget still shows its last lines
     env.pop("HYDRA_FULL_ERROR", None)
     start = time.monotonic()
     # its own process group, so that a part that runs out of time ends with all its processes (torchrun's workers,
@@ -253,7 +274,8 @@ def build_table(result: dict[str, Any]) -> str:
             continue
         p = parts[name]
         if name == "tests":
-            counts = ", ".join(f"{n} {k}" for k, n in sorted(p["counts"].items())) or "no summary line"
+            counts = ", ".join(f"{n} {k}" if isinstance(n, int) else f"{k} {n}"
+                               for k, n in sorted(p["counts"].items())) or "no summary line"
             row(name, "pytest -m cuda", p["status"], p["seconds"], counts)
         elif name == "searches":
             for r in p["runs"]:

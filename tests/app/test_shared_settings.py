@@ -96,6 +96,13 @@ def test_gpu_switches_act_on_cuda_and_are_reported_elsewhere(app, tmp_path, capl
     for switch in switches:
         assert metrics["environment"][switch] is False  # on the CPU the switch does not act ...
         assert f"runtime.{switch}=true is ignored on cpu" in caplog.text  # ... and the log says so
-    if torch.cuda.is_available():
-        on_gpu = run(app, tmp_path, *(f"runtime.{s}=true" for s in switches), "device=cuda")["environment"]
-        assert all(on_gpu[s] is True for s in switches)
+    if torch.cuda.is_available():  # torch.compile's warm-up on CUDA is its own test (below)
+        on_gpu = run(app, tmp_path, "runtime.bf16=true", "runtime.channels_last=true", "device=cuda")["environment"]
+        assert on_gpu["bf16"] is True and on_gpu["channels_last"] is True and on_gpu["compile"] is False
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("app", APPS)
+def test_compile_acts_on_cuda(app, tmp_path):
+    assert run(app, tmp_path, "runtime.compile=true", "device=cuda")["environment"]["compile"] is True

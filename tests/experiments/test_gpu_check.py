@@ -120,3 +120,14 @@ def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
     assert hung["tail"].strip() == "started"
     failed = gpu_check._run(["bash", "-c", "echo why >&2; exit 3"], 10.0)
     assert failed["status"] == "exit code 3" and not failed["timed_out"] and "why" in failed["tail"]
+
+
+def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut():
+    gpu_check = gpu_check_module()
+    done = "tests/a.py::t1 PASSED   [ 50%]\ntests/a.py::t2 SKIPPED  [100%]\n== 1 passed, 1 skipped, 9 deselected in 3s =="
+    assert gpu_check.pytest_counts(done, timed_out=False) == {"passed": 1, "skipped": 1, "deselected": 9}
+    cut = "tests/a.py::t1 PASSED   [ 33%]\ntests/a.py::t2[x] FAILED   [ 66%]\ntests/b.py::t3[search] "
+    counts = gpu_check.pytest_counts(cut, timed_out=True)
+    assert counts == {"passed": 1, "failed": 1, "cut while running": "tests/b.py::t3[search]"}
+    assert "cut while running tests/b.py::t3[search]" in gpu_check.build_table(
+        {**fake_result(gpu_check), "parts": {"tests": {"status": "timed out", "seconds": 90.0, "counts": counts}}})
