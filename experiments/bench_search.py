@@ -1,5 +1,5 @@
-"""Search step time and peak memory: first order, second order (exact / finite-difference HVP), with and without the
-IRL regularizer, on the DARTS supernet (16 channels, 8 cells, 32x32 inputs) at batch 16 and 64.
+"""Search step time and peak memory: first order (``first_plain``: with ``search.lean=false``), second order (exact /
+finite-difference HVP), with and without the IRL regularizer, on the DARTS supernet (16 channels, 8 cells, 32x32 inputs) at batch 16 and 64.
 
 Each configuration runs in its own subprocess so that its peak memory is its own (CPU: peak RSS growth over the
 process after model build; CUDA: torch.cuda.max_memory_allocated). Times are medians over the measured steps; the
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 MODES = {
     "first": dict(order="first", hvp="exact", regularizer="none"),
+    "first_plain": dict(order="first", hvp="exact", regularizer="none", lean=False),  # search.lean=false
     "second_exact": dict(order="second", hvp="exact", regularizer="none"),  # reverse over forward
     "second_recompute": dict(order="second", hvp="exact_recompute", regularizer="none"),  # one cell's graph at a time
     "second_double": dict(order="second", hvp="double_backward", regularizer="none"),
@@ -74,7 +75,8 @@ def _measure(mode: str, batch: int, steps: int, warmup: int, device: str, thread
     x = torch.randn(4 * batch, 3, size, size, device=dev)
     y = torch.randint(0, 10, (4 * batch,), device=dev)
     data = SearchData(x[: 2 * batch], y[: 2 * batch], x[2 * batch :], y[2 * batch :])
-    settings = SearchSettings(epochs=1, batch_size=batch, order=spec["order"], hvp=spec["hvp"])
+    settings = SearchSettings(epochs=1, batch_size=batch, order=spec["order"], hvp=spec["hvp"],
+                              lean=spec.get("lean", True))
     searcher = Searcher(space, net, arch, data, settings, reg, seed=0)
     if dev.type == "cuda":
         torch.cuda.synchronize()

@@ -50,7 +50,10 @@ PARTS = ("tests", "searches", "bench", "torchrun")
 ALGORITHMS = ("darts", "pc_darts", "gdas", "drnas")
 SPACES = ("darts", "nb201")
 ORDERS = ("first", "second")
-BENCH_MODES = ("first", "second_exact", "second_recompute", "second_double", "second_jvp", "second_fd")
+# first_plain: first order with search.lean=false (the plain modules: fewer, larger kernels; a launch-bound GPU step
+# may prefer it)
+BENCH_MODES = ("first", "first_plain", "second_exact", "second_recompute", "second_double", "second_jvp",
+               "second_fd")
 CIFAR_SEARCH_IMAGES = 25_000  # DARTS: half of CIFAR-10's 50,000 training images train the weights
 PROJECTED_EPOCHS = 50
 TOTAL_BUDGET_S = 480.0  # the 8 minutes
@@ -169,15 +172,19 @@ def pytest_counts(tail: str, timed_out: bool) -> dict[str, Any]:
 
 
 def run_bench(device: str, sizes: Sizes, budget: float, modes: list[str]) -> dict[str, Any]:
-    """First order, exact second order (its three forms) and finite differences, one process each (bench_search's
-    machinery)."""
+    """First order (lean nodes and plain modules), exact second order (its four forms) and finite differences, one
+    process each (bench_search's machinery)."""
     import bench_search
 
     start = time.monotonic()
-    rows = bench_search.run(modes, [sizes.batch], sizes.bench_steps, sizes.bench_warmup, device,
-                            sizes.threads,
-                            channels=sizes.channels["darts"], layers=sizes.layers["darts"], size=sizes.image,
-                            timeout=budget / len(modes))
+    rows: list[dict[str, Any]] = []
+    weight = {m: 1.0 if m.startswith("first") else 1.5 for m in modes}  # a second-order step costs 2-3 first-order
+    for i, mode in enumerate(modes):  # time a mode leaves unused goes to the modes after it
+        left = budget - (time.monotonic() - start)
+        share = max(left, 1.0) * weight[mode] / sum(weight[m] for m in modes[i:])
+        rows += bench_search.run([mode], [sizes.batch], sizes.bench_steps, sizes.bench_warmup, device,
+                                 sizes.threads, channels=sizes.channels["darts"], layers=sizes.layers["darts"],
+                                 size=sizes.image, timeout=share)
     return {"status": "ok" if all("error" not in r for r in rows) else "failed",
             "seconds": time.monotonic() - start, "rows": rows}
 
