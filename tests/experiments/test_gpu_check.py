@@ -94,7 +94,7 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
     once. (``pytest -m cuda`` is left out here: it would collect the whole suite inside the suite.)"""
     out = tmp_path / "check.json"
     res = run("--device", "cpu", "--parts", "searches,bench,torchrun", "--algorithms", "gdas", "--spaces", "nb201",
-              "--modes", "first,first_plain", "--json", str(out), cwd=tmp_path, timeout=600)
+              "--modes", "first", "--json", str(out), cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     result = json.loads(out.read_text())
     parts = result["parts"]
@@ -105,8 +105,7 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
     assert all(r["status"] == "ok" and r["device"] == "cpu" and (r["algorithm"], r["space"]) == ("gdas", "nb201")
                for r in runs)
     rows = parts["bench"]["rows"]
-    assert [r["mode"] for r in rows] == ["first", "first_plain"]
-    assert all(r["median_ms"] > 0 and "error" not in r for r in rows)
+    assert [r["mode"] for r in rows] == ["first"] and rows[0]["median_ms"] > 0 and "error" not in rows[0]
     probe = parts["torchrun"]["probe"]
     assert probe["backend"] == "gloo" and probe["sum"] == probe["want"] == 1.0
     assert parts["torchrun"]["app"]["device"] == "cpu"
@@ -132,3 +131,20 @@ def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut():
     assert counts == {"passed": 1, "failed": 1, "cut while running": "tests/b.py::t3[search]"}
     assert "cut while running tests/b.py::t3[search]" in gpu_check.build_table(
         {**fake_result(gpu_check), "parts": {"tests": {"status": "timed out", "seconds": 90.0, "counts": counts}}})
+
+
+def test_the_bench_mode_first_plain_runs_the_search_step_with_the_lean_nodes_off(monkeypatch):
+    """The bench part's ``first_plain`` row is first order with ``search.lean=false`` (run here in-process, tiny)."""
+    gpu_check_module()  # puts experiments/ on sys.path
+    import bench_search
+
+    from irlas_darts.search import loop
+
+    settings, rows = [], []
+    real = loop.SearchSettings
+    monkeypatch.setattr(loop, "SearchSettings", lambda **kw: settings.append(kw) or real(**kw))
+    queue = type("Rows", (), {"put": staticmethod(rows.append)})
+    for mode in ("first", "first_plain"):
+        bench_search._measure(mode, 2, 1, 0, "cpu", 1, queue, channels=4, layers=3, size=8)
+    assert [s["lean"] for s in settings] == [True, False] and [s["order"] for s in settings] == ["first", "first"]
+    assert [r["mode"] for r in rows] == ["first", "first_plain"] and all(r["median_ms"] > 0 for r in rows)
