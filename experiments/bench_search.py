@@ -1,5 +1,6 @@
 """Search step time and peak memory: first order (``first_plain``: with ``search.lean=false``), second order (exact /
-finite-difference HVP), with and without the IRL regularizer, on the DARTS supernet (16 channels, 8 cells, 32x32 inputs) at batch 16 and 64.
+finite-difference HVP), with and without the IRL regularizer, on the DARTS supernet (16 channels, 8 cells, 32x32
+inputs) at batch 16 and 64.
 
 Each configuration runs in its own subprocess so that its peak memory is its own (CPU: peak RSS growth over the
 process after model build; CUDA: torch.cuda.max_memory_allocated). Times are medians over the measured steps; the

@@ -68,7 +68,7 @@ def _time_steps(step, warmup: int, steps: int, device) -> list[float]:
     return times
 
 
-def _ours(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True):
+def ours_step(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True):
     """Our searcher's step on a synthetic batch; returns the step function."""
     import torch
 
@@ -113,7 +113,7 @@ def import_original(darts_dir: str, device) -> tuple[type, type]:
     return Architect, Network
 
 
-def _original(mode: str, batch: int, device, darts_dir: str, size: str = "cifar"):
+def original_step(mode: str, batch: int, device, darts_dir: str, size: str = "cifar"):
     """The original train_search.py iteration (architect.step, then the weight step), unchanged but for .cuda()."""
     import types
 
@@ -156,9 +156,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     if args.impl == "original":
-        step = _original(args.mode, args.batch, device, args.darts_dir, args.size)
+        step = original_step(args.mode, args.batch, device, args.darts_dir, args.size)
     else:
-        step = _ours(args.mode, args.batch, device, args.channels_last, args.size, bool(args.lean))
+        step = ours_step(args.mode, args.batch, device, args.channels_last, args.size, bool(args.lean))
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -18,7 +18,9 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -100,13 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device here")
-    runs: list[tuple[str, object]] = []
+    runs: list[tuple[str, Callable[[], Callable[[], float]]]] = []  # (name, builder of its step)
     if args.darts_dir:
-        runs.append(("original", lambda: bvd._original(args.mode, args.batch, device, args.darts_dir, args.size)))
+        runs.append(("original", partial(bvd.original_step, args.mode, args.batch, device, args.darts_dir, args.size)))
     for c in configs:
         lean, cl = _parse_config(c)
-        runs.append((f"ours {c}", lambda lean=lean, cl=cl: bvd._ours(args.mode, args.batch, device, cl, args.size,
-                                                                     lean)))
+        runs.append((f"ours {c}", partial(bvd.ours_step, args.mode, args.batch, device, cl, args.size, lean)))
     busy = "kernel ms" if device.type == "cuda" else "operator ms"
     count = "kernels" if device.type == "cuda" else "operators"
     rows = [f"| step ({args.mode}, batch {args.batch}, {args.size}, {args.device}) | wall ms | {busy} | busy | "

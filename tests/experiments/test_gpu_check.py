@@ -124,7 +124,8 @@ def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
 
 def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut():
     gpu_check = gpu_check_module()
-    done = "tests/a.py::t1 PASSED   [ 50%]\ntests/a.py::t2 SKIPPED  [100%]\n== 1 passed, 1 skipped, 9 deselected in 3s =="
+    done = ("tests/a.py::t1 PASSED   [ 50%]\ntests/a.py::t2 SKIPPED  [100%]\n"
+            "== 1 passed, 1 skipped, 9 deselected in 3s ==")
     assert gpu_check.pytest_counts(done, timed_out=False) == {"passed": 1, "skipped": 1, "deselected": 9}
     cut = "tests/a.py::t1 PASSED   [ 33%]\ntests/a.py::t2[x] FAILED   [ 66%]\ntests/b.py::t3[search] "
     counts = gpu_check.pytest_counts(cut, timed_out=True)

@@ -1,5 +1,5 @@
-"""experiments/profile_step.py: a row per configuration asked for with the step's wall time, the time in operators and how
-many a step dispatches (tiny CPU run), and a bad --configs refused."""
+"""experiments/profile_step.py: a row per configuration asked for with the step's wall time, the time in operators
+and how many a step dispatches (tiny CPU run), and a bad --configs refused."""
 
 from __future__ import annotations
 
