@@ -45,6 +45,21 @@ def test_phase_conv_equals_the_dilated_conv(k, stride, size, channels_last):
     torch.testing.assert_close(x2g, x1g, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_off_the_cpu_the_dilated_conv_runs_as_it_is(stride):
+    """The phase form is a CPU optimisation; on another device (here "meta": shapes and autograd, no kernels) the
+    plain dilated conv runs, one kernel per call where the phase form launches several."""
+    conv = dilated(3, 5, stride).to("meta")
+    x = torch.empty(2, 3, 8, 8, device="meta", requires_grad=True)
+    y = phase_depthwise_conv(x, conv)
+    assert y.shape == conv(x).shape and y.grad_fn.name() == "ConvolutionBackward0"
+    cpu = phase_depthwise_conv(torch.randn(2, 3, 8, 8, dtype=D, requires_grad=True), dilated(3, 5, stride))
+    if stride == 1:  # on the CPU the phase form runs: its own node, or (stride 2) the plain conv of phase (0, 0)
+        assert cpu.grad_fn.name() == "_PhaseDepthwiseBackward"
+    else:
+        assert cpu.grad_fn.next_functions[0][0].name() == "SliceBackward0"
+
+
 @pytest.mark.parametrize("k", [3, 5])
 def test_phase_conv_is_twice_differentiable(k):
     torch.manual_seed(0)

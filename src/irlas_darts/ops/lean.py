@@ -1,8 +1,8 @@
 """Primitives that keep less for their backward pass: a supernet edge's activation memory is its search's limit.
 
-- ``phase_depthwise_conv``: a depthwise conv with dilation 2 and "same" padding, run as the undilated conv of the
-  2x2 pixel phases (CPU kernels are several times slower, backward above all, for dilated than for plain depthwise
-  convolutions). Output pixel ``(2i+p, 2j+q)`` only reads input pixels of phase ``(p, q)``, so the op is the plain
+- ``phase_depthwise_conv``: on the CPU, a depthwise conv with dilation 2 and "same" padding, run as the undilated
+  conv of the 2x2 pixel phases (CPU kernels are several times slower, backward above all, for dilated than for plain
+  depthwise convolutions; on CUDA the dilated conv runs as it is). Output pixel ``(2i+p, 2j+q)`` only reads input pixels of phase ``(p, q)``, so the op is the plain
   conv of each phase (``pixel_unshuffle`` puts the phases in channels); with stride 2 only phase (0, 0) is read.
   Same products and sums, in another memory order. The phases are recomputed in backward from the input, which the
   caller keeps anyway (it is the edge's shared ``relu(x)``), instead of being kept as a second copy.
@@ -69,7 +69,11 @@ class _PhaseDepthwise(torch.autograd.Function):
 
 
 def phase_depthwise_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
-    """``conv(x)`` for a depthwise ``conv``; a square dilation-2 one with "same" padding runs on pixel phases."""
+    """``conv(x)`` for a depthwise ``conv``; on the CPU a square dilation-2 one with "same" padding runs on pixel
+    phases. Elsewhere the dilated conv runs as it is: the phase form exists for the CPU's slow dilated kernels, and on
+    a GPU, where a search step is bound by kernel launches, it would add four or five launches per call."""
+    if x.device.type != "cpu":
+        return conv(x)
     k, d, s, pad = conv.kernel_size[0], conv.dilation[0], conv.stride[0], conv.padding[0]
     square = (conv.kernel_size[0] == conv.kernel_size[1] and conv.dilation[0] == conv.dilation[1]
               and conv.stride[0] == conv.stride[1] and conv.padding[0] == conv.padding[1])
