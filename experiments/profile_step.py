@@ -2,11 +2,11 @@
 
 Builds the same step as ``bench_vs_darts.py`` (DARTS' CIFAR search network or ``make search``'s small supernet; ours
 under each ``search.lean`` / channels-last setting asked for, and the original DARTS code when ``--darts-dir`` is
-given), times it, then runs ``torch.profiler`` over a few steps and prints one table: the step's wall time, the time
-the device spent in kernels (CUDA) or in operators (CPU), how many kernels (operators) a step launches, how many
-host-device synchronisations it waits on, and the operators that take the most time. On CUDA, a step whose kernel
-time is far below its wall time is launch-bound: fewer, larger kernels (or CUDA graphs) are the cure, not faster
-arithmetic.
+given), times it, then runs ``torch.profiler`` over one step (``--profiled``) and prints one table: the step's wall
+time, the time the device spent in kernels (CUDA) or in operators (CPU), how many kernels (operators) a step
+launches, how many host-device synchronisations it waits on, and the operators that take the most time. On CUDA,
+a step whose kernel time is far below its wall time is launch-bound: fewer, larger kernels (or CUDA graphs) are the
+cure, not faster arithmetic.
 
     python experiments/profile_step.py --device cuda --darts-dir ~/darts/cnn
     python experiments/profile_step.py --size small --configs lean1-cl1,lean0-cl1     # CPU, make search's size
@@ -37,7 +37,7 @@ def _parse_config(name: str) -> tuple[bool, bool]:
 
 def profile(step, device, warmup: int, steps: int, top: int, profiled: int = 1) -> dict:
     """Median wall time of ``steps`` steps after ``warmup``, then ``profiled`` steps under the profiler (on CUDA its
-    bookkeeping of some 20,000 kernels a step takes longer than the steps: one is the default)."""
+    bookkeeping of a step's many thousand kernels takes far longer than the step: one is the default)."""
     import torch
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile

@@ -2,10 +2,11 @@
 
 - ``phase_depthwise_conv``: on the CPU, a depthwise conv with dilation 2 and "same" padding, run as the undilated
   conv of the 2x2 pixel phases (CPU kernels are several times slower, backward above all, for dilated than for plain
-  depthwise convolutions; on CUDA the dilated conv runs as it is). Output pixel ``(2i+p, 2j+q)`` only reads input pixels of phase ``(p, q)``, so the op is the plain
-  conv of each phase (``pixel_unshuffle`` puts the phases in channels); with stride 2 only phase (0, 0) is read.
-  Same products and sums, in another memory order. The phases are recomputed in backward from the input, which the
-  caller keeps anyway (it is the edge's shared ``relu(x)``), instead of being kept as a second copy.
+  depthwise convolutions; on CUDA the dilated conv runs as it is). Output pixel ``(2i+p, 2j+q)`` only reads input
+  pixels of phase ``(p, q)``, so the op is the plain conv of each phase (``pixel_unshuffle`` puts the phases in
+  channels); with stride 2 only phase (0, 0) is read. Same products and sums, in another memory order. The phases
+  are recomputed in backward from the input, which the caller keeps anyway (it is the edge's shared ``relu(x)``),
+  instead of being kept as a second copy.
 - ``MaxPool3x3``: max pooling that recomputes its argmax indices in backward instead of keeping them (they
   are int64: twice the size of the pooled output).
 - ``weighted_batch_norm``: ``w * bn(z)`` for an affine-free ``bn`` (how every supernet op ends and is weighted),
