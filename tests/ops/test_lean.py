@@ -50,7 +50,7 @@ def test_off_the_cpu_the_dilated_conv_runs_as_it_is(stride):
     """The phase form is a CPU optimisation; on another device (here "meta": shapes and autograd, no kernels) the
     plain dilated conv runs, one kernel per call where the phase form launches several."""
     conv = dilated(3, 5, stride).to("meta")
-    x = torch.empty(2, 3, 8, 8, device="meta", requires_grad=True)
+    x = torch.empty(2, 3, 8, 8, dtype=D, device="meta", requires_grad=True)
     y = phase_depthwise_conv(x, conv)
     assert y.shape == conv(x).shape and y.grad_fn.name() == "ConvolutionBackward0"
     cpu = phase_depthwise_conv(torch.randn(2, 3, 8, 8, dtype=D, requires_grad=True), dilated(3, 5, stride))
