@@ -54,7 +54,7 @@ def _peak_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _time_steps(step, warmup: int, steps: int, device) -> list[float]:
+def time_steps(step, warmup: int, steps: int, device) -> list[float]:
     import torch
 
     times = []
@@ -163,7 +163,7 @@ def worker(args: argparse.Namespace) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     base = 0.0 if device.type == "cuda" else _peak_mb(device)
-    times = _time_steps(step, args.warmup, args.steps, device)
+    times = time_steps(step, args.warmup, args.steps, device)
     print(json.dumps({"ms": 1000 * statistics.median(times), "mb": _peak_mb(device) - base}))
 
 

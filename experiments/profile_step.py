@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -42,24 +41,15 @@ def profile(step, device, warmup: int, steps: int, top: int, profiled: int = 1) 
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    import bench_vs_darts as bvd
 
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - t0)
+    times = bvd.time_steps(step, warmup, steps, device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with torch_profile(activities=activities) as prof:
         for _ in range(profiled):
             step()
-        sync()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     events = prof.key_averages()
     if device.type == "cuda":
         kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
