@@ -1,8 +1,9 @@
 """The architecture step of the bilevel search: first order or unrolled second order (DARTS eq. 7).
 
-The network is never copied: every extra forward pass goes through ``torch.func.functional_call`` with a dict of
-(unrolled or perturbed) weights and a private clone of the buffers, so the network's weights, their ``.grad`` and
-its BatchNorm running statistics are exactly as the weight step left them. Gradients are taken with
+The network is never copied: every extra forward pass runs it with a dict of (unrolled or perturbed) weights
+substituted (``substitution.py``, ``functional_call`` without its per-call walk of the module tree) and without
+BatchNorm running statistics, so the network's weights, their ``.grad`` and its running statistics are exactly as
+the weight step left them. Gradients are taken with
 ``torch.autograd.grad``, which never accumulates into any ``.grad``. Nothing here synchronises with the host.
 
 Under data parallelism (``irlas_darts.distributed``: every rank holds the same weights and alphas and an equal shard
@@ -31,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd import forward_ad
-from torch.func import functional_call
 
 from ..distributed import all_reduce_mean
 from ..ops.forward_mode import forward_differentiable
@@ -39,6 +39,7 @@ from ..ops.heap import release_freed_memory
 from ..ops.lean import twice_differentiable
 from ..regularizers.irl import keep_masses_from_rising
 from .architecture import Architecture
+from .substitution import Substitution
 
 if TYPE_CHECKING:
     from .supernet import Stages
@@ -83,6 +84,9 @@ class Architect:
         self.criterion = criterion
         self.optimizer = torch.optim.Adam(arch.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
         self._cells = list(arch.alphas.keys())
+        self._substitute = Substitution(net)
+        self._named_weights = list(net.named_parameters())
+        self._named_buffers: list[tuple[str, nn.Module | None]] | None = None
         # The weights the weight step will move: trainable parameters the weight optimizer owns. Any other
         # parameter stays where it is in the unrolled model too.
         self._names: list[str] = []
@@ -185,16 +189,31 @@ class Architect:
             raise ValueError(f"Architect.{what} unrolls the weight step; build the Architect with order='second'")
 
     def _detached_weights(self) -> dict[str, Tensor]:
-        return {name: p.detach() for name, p in self.net.named_parameters()}
+        return {name: p.detach() for name, p in self._named_weights}
 
-    def _cloned_buffers(self) -> dict[str, Tensor]:
-        # Train-mode BatchNorm normalises with batch statistics, so updating a private copy of the running
-        # statistics does not change any output; the network's own copy stays untouched.
-        return {name: b.clone() for name, b in self.net.named_buffers()}
+    def _cloned_buffers(self) -> dict[str, Tensor | None]:
+        """What the extra passes run with in place of the network's buffers: none for a train-mode BatchNorm's (it
+        normalises with the batch's statistics either way, and without them skips updating them: no copies, no
+        updates to discard), a private copy of any other, so the network's own stay untouched."""
+        if self._named_buffers is None:
+            self._named_buffers = [
+                (name, module if isinstance(module, nn.modules.batchnorm._BatchNorm) else None)
+                for module_name, module in self.net.named_modules()
+                for key, _ in module.named_buffers(recurse=False)
+                for name in [f"{module_name}.{key}" if module_name else key]
+            ]
+        out: dict[str, Tensor | None] = {}
+        for name, bn in self._named_buffers:
+            if bn is not None and bn.training:
+                out[name] = None
+            else:
+                out[name] = self.net.get_buffer(name).clone()
+        return out
 
-    def _loss(self, buffers: dict[str, Tensor], weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+    def _loss(self, buffers: dict[str, Tensor | None], weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         """Loss of the network with ``weights`` substituted (others as they are) and fresh probs from the alphas."""
-        out = functional_call(self.net, {**buffers, **weights}, (x, self.arch.probs()))
+        with self._substitute({**buffers, **weights}):
+            out = self.net(x, self.arch.probs())
         return self.criterion(out, y)
 
     def _penalty(self, penalty: Penalty | None, like: Tensor) -> Tensor:
@@ -252,17 +271,17 @@ class Architect:
         return method[self.hvp](buffers, x, y, v, alphas)
 
     @contextmanager
-    def _dual_pass(self, buffers: dict[str, Tensor], v: list[Tensor], prefix: str = "") -> Iterator[dict]:
-        """Inside: a dual level, plain modules, elementary forms; yields what ``functional_call`` substitutes (names
-        under ``prefix``): the weights as duals ``(w, v)`` and no buffers. Without buffers train-mode BatchNorm skips
-        the in-place update of its running statistics (batch statistics normalise either way), which a dual value
-        could not write into a plain buffer."""
+    def _dual_pass(self, buffers: dict[str, Tensor | None], v: list[Tensor]) -> Iterator[None]:
+        """Inside: a dual level, plain modules, elementary forms, and the network running with dual weights
+        ``(w, v)`` and no buffers. Without buffers train-mode BatchNorm skips the in-place update of its running
+        statistics (batch statistics normalise either way), which a dual value could not write into a plain buffer."""
         with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
-            substitutes = {f"{prefix}{n}": None for n in buffers}
-            substitutes.update({f"{prefix}{n}": forward_ad.make_dual(p.detach(), vi)
+            substitutes = dict.fromkeys(buffers)
+            substitutes.update({n: forward_ad.make_dual(p.detach(), vi)
                                 for n, p, vi in zip(self._names, self._params, v)})
             try:
-                yield substitutes
+                with self._substitute(substitutes):
+                    yield
             except NotImplementedError as err:  # e.g. a custom autograd.Function of a plug-in without a jvp rule
                 raise NotImplementedError(f"search.hvp={self.hvp} runs the network in forward mode and {err} "
                                           "Use search.hvp=double_backward (the same product).") from err
@@ -278,8 +297,8 @@ class Architect:
         convolution per channel on the CPU), and convolutions keep nothing for the tangents' backward but their
         weights. Runs the plain modules and elementary batch norm and cross entropy (``ops/forward_mode.py``).
         """
-        with self._dual_pass(buffers, v) as substitutes:
-            out = functional_call(self.net, substitutes, (x, self.arch.probs()))
+        with self._dual_pass(buffers, v):
+            out = self.net(x, self.arch.probs())
             along_v = forward_ad.unpack_dual(self.criterion(out, y)).tangent
         if along_v is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
@@ -302,10 +321,8 @@ class Architect:
                              f"{type(self.net).__name__} has none: use search.hvp=exact")
         probs = self.arch.probs()
         leaves = {k: p.detach().requires_grad_(True) for k, p in probs.items()}
-        holder = _Holder(self.net, lambda xb, yb: _recomputed_probs_gradient(stages_of(leaves), leaves, xb, yb,
-                                                                              self.criterion))
-        with self._dual_pass(buffers, v, prefix="net.") as substitutes:
-            g_probs = functional_call(holder, substitutes, (x, y))
+        with self._dual_pass(buffers, v):  # the dual weights stay in place for the forward and backward passes
+            g_probs = _recomputed_probs_gradient(stages_of(leaves), leaves, x, y, self.criterion)
         if g_probs is None:  # no weight along v reaches the loss
             return [torch.zeros_like(a) for a in alphas]
         keys = list(probs)
@@ -331,8 +348,8 @@ class Architect:
 
         def probs_gradient(weights: list[Tensor]) -> tuple[Tensor, ...]:
             def loss(op_weights: tuple[Tensor, ...]) -> Tensor:
-                out = functional_call(self.net, {**no_buffers, **dict(zip(self._names, weights))},
-                                      (x, dict(zip(keys, op_weights))))
+                with self._substitute({**no_buffers, **dict(zip(self._names, weights))}):
+                    out = self.net(x, dict(zip(keys, op_weights)))
                 return self.criterion(out, y)
 
             return torch.func.grad(loss)(tuple(probs[k].detach() for k in keys))
@@ -372,19 +389,6 @@ class Architect:
         g_plus = _grad(self._loss(buffers, plus, x, y), alphas)
         g_minus = _grad(self._loss(buffers, minus, x, y), alphas)
         return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
-
-
-class _Holder(nn.Module):
-    """The network as a submodule, so that one ``functional_call`` keeps its dual weights in place for a whole
-    computation (the recomputing product's forward and backward passes), not for one forward call."""
-
-    def __init__(self, net: nn.Module, fn: Callable[..., object]) -> None:
-        super().__init__()
-        self.net = net
-        self.fn = fn
-
-    def forward(self, *args):  # noqa: D102
-        return self.fn(*args)
 
 
 def _leaves(states: tuple[Tensor, ...]) -> tuple[tuple[Tensor, ...], list[Tensor]]:

@@ -53,6 +53,7 @@ class MixedOp(nn.Module):
         if activated is None and self.needs_relu:
             activated = F.relu(x)
         out = None
+        w = weights.unbind(0)  # one view node for the edge, not a select (and a full-size zero gradient) per op
         for op, col, relu_first in zip(self.ops, self.columns, self.relu_first):
             inp = activated if relu_first else x
             # Looked up per call: a module swap after construction (GlobalBatchNorm2d under torchrun) must count,
@@ -60,9 +61,9 @@ class MixedOp(nn.Module):
             split = _split_final_bn(op)
             if split is not None:
                 body, bn = split
-                term = weighted_batch_norm(body(inp), weights[col], bn)
+                term = weighted_batch_norm(body(inp), w[col], bn)
             else:
-                term = weights[col] * (op.forward_activated(inp) if relu_first else op(inp))
+                term = w[col] * (op.forward_activated(inp) if relu_first else op(inp))
             out = term if out is None else out + term
         return out
 

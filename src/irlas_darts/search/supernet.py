@@ -72,11 +72,12 @@ class DartsSearchCell(DartsCellBase):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         activated = [F.relu(s) for s in states]  # relu of each state, shared by every edge leaving it
+        rows = weights.unbind(0)
         row = 0
         for j in range(2, 2 + self.steps):
-            s = self.mixed[row](states[0], weights[row], activated[0])
+            s = self.mixed[row](states[0], rows[row], activated[0])
             for i in range(1, j):
-                s = s + self.mixed[row + i](states[i], weights[row + i], activated[i])
+                s = s + self.mixed[row + i](states[i], rows[row + i], activated[i])
             row += j
             states.append(s)
             if j < 1 + self.steps:
@@ -129,11 +130,12 @@ class NB201SearchCell(nn.Module):
         nodes = [x]
         activated = [F.relu(x)]  # relu of each node, shared by every edge leaving it
         last = self.space.nodes[-1]
+        weight_rows = weights.unbind(0)
         for j in self.space.nodes:
             s = None
             for i in range(j):
                 row = self.rows[(i, j)]
-                y = self.mixed[row](nodes[i], weights[row], activated[i])
+                y = self.mixed[row](nodes[i], weight_rows[row], activated[i])
                 s = y if s is None else s + y
             nodes.append(s)
             if j != last:
