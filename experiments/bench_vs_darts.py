@@ -68,15 +68,20 @@ def time_steps(step, warmup: int, steps: int, device) -> list[float]:
     return times
 
 
-def ours_step(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True):
-    """Our searcher's step on a synthetic batch; returns the step function."""
+def ours_step(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True,
+              package: str = "irlas_darts"):
+    """Our searcher's step on a synthetic batch; returns the step function. ``package``: the importable name of the
+    code to run (``bench_ab.py`` imports another revision under another name beside this one)."""
+    import importlib
+
     import torch
 
     sys.path.insert(0, str(ROOT / "src"))
-    from irlas_darts.search.architecture import Architecture
-    from irlas_darts.search.loop import SearchData, Searcher, SearchSettings
-    from irlas_darts.search.supernet import create_supernet
-    from irlas_darts.spaces import create_space
+    Architecture = importlib.import_module(f"{package}.search.architecture").Architecture
+    loop = importlib.import_module(f"{package}.search.loop")
+    SearchData, Searcher, SearchSettings = loop.SearchData, loop.Searcher, loop.SearchSettings
+    create_supernet = importlib.import_module(f"{package}.search.supernet").create_supernet
+    create_space = importlib.import_module(f"{package}.spaces").create_space
 
     order, hvp = OURS[mode]
     channels, cells, side = SIZES[size]
