@@ -187,6 +187,26 @@ def test_unrolled_weights_are_where_sgd_steps(momentum, dampening, nesterov, wd,
     assert any(not torch.equal(unrolled[n], p) for n, p in net.named_parameters())
 
 
+def test_unrolled_weights_per_parameter_group_with_some_buffers_missing_are_where_sgd_steps():
+    """Two groups with their own momentum, dampening, Nesterov and decay; half the weights without a buffer yet."""
+    net, arch, _, batches = make()
+    params = list(net.parameters())
+    w_opt = torch.optim.SGD([{"params": params[::2], "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True},
+                             {"params": params[1::2], "momentum": 0.5, "dampening": 0.2, "weight_decay": 0.0}],
+                            lr=0.05)
+    for p in params[:3]:
+        w_opt.state[p]["momentum_buffer"] = 0.1 * torch.randn_like(p)
+    unrolled = Architect(net, arch, w_opt, order="second").unrolled_weights(*batches[:2], lr_w=0.05)
+    net2 = copy.deepcopy(net)
+    params2 = list(net2.parameters())
+    opt2 = torch.optim.SGD([{"params": params2[::2]}, {"params": params2[1::2]}], lr=0.05)
+    opt2.load_state_dict(w_opt.state_dict())
+    F.cross_entropy(net2(batches[0], {c: p.detach() for c, p in arch.probs().items()}), batches[1]).backward()
+    opt2.step()
+    for name, p in net2.named_parameters():
+        torch.testing.assert_close(unrolled[name], p.detach(), rtol=1e-10, atol=1e-12)
+
+
 def test_only_weights_owned_by_the_weight_optimizer_are_unrolled():
     net, arch, _, batches = make()
     w_opt = torch.optim.SGD(net.head.parameters(), lr=0.1, momentum=0.9)

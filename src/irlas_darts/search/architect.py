@@ -109,6 +109,9 @@ class Architect:
                     self._groups.append(g)
             if not self._params:
                 raise ValueError("architect.order='second': the weight optimizer owns none of the network's weights")
+        # (group, indices of its weights in self._params): the unrolled step runs per group, as SGD does
+        self._by_group = [(g, [i for i, gi in enumerate(self._groups) if gi is g])
+                          for g in {id(g): g for g in self._groups}.values()]
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -222,21 +225,35 @@ class Architect:
         return penalty(self.arch.as_dict())
 
     def _unroll(self, g: list[Tensor], lr_w: float) -> list[Tensor]:
-        """``w - xi * d`` with d the direction ``torch.optim.SGD`` would step along (DARTS' unrolled model)."""
+        """``w - xi * d`` with d the direction ``torch.optim.SGD`` would step along (DARTS' unrolled model).
+
+        One ``torch._foreach_*`` call per operation and parameter group, as SGD's own foreach path: on a GPU a few
+        fused kernels instead of five per weight; on the CPU the same per-tensor arithmetic, bit for bit."""
         state = self.w_optimizer.state
-        out = []
+        out: list[Tensor] = list(self._params)
         with torch.no_grad():
-            for p, gi, group in zip(self._params, g, self._groups):
-                d = -gi if group.get("maximize", False) else gi
+            for group, index in self._by_group:
+                ps = [self._params[i] for i in index]
+                d = [g[i] for i in index]
+                if group.get("maximize", False):
+                    d = torch._foreach_neg(d)
                 if group["weight_decay"] != 0:
-                    d = d + group["weight_decay"] * p
+                    d = torch._foreach_add(d, torch._foreach_mul(ps, group["weight_decay"]))
                 momentum = group["momentum"]
                 if momentum != 0:
-                    buf = state.get(p, {}).get("momentum_buffer")
+                    bufs = [state.get(p, {}).get("momentum_buffer") for p in ps]
                     # An absent buffer is zero in DARTS; SGD's first step (buffer := d) agrees with that.
-                    step = d if buf is None else momentum * buf + (1 - group.get("dampening", 0)) * d
-                    d = d + momentum * step if group.get("nesterov", False) else step
-                out.append(p - lr_w * d)
+                    step, have = list(d), [k for k, b in enumerate(bufs) if b is not None]
+                    if have:
+                        moved = torch._foreach_add(torch._foreach_mul([bufs[k] for k in have], momentum),
+                                                   torch._foreach_mul([d[k] for k in have],
+                                                                      1 - group.get("dampening", 0)))
+                        for k, t in zip(have, moved):
+                            step[k] = t
+                    d = torch._foreach_add(d, torch._foreach_mul(step, momentum)) if group.get("nesterov", False) \
+                        else step
+                for i, w in zip(index, torch._foreach_sub(ps, torch._foreach_mul(d, lr_w))):
+                    out[i] = w
         return out
 
     def _second_order(
@@ -382,10 +399,11 @@ class Architect:
     ) -> list[Tensor]:
         """Central difference of grad_alpha L_train along v, with DARTS' step ``r = 0.01 / ||v||``."""
         with torch.no_grad():
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(vi) for vi in v]))
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(v)))
             r = 0.01 / norm.clamp_min(1e-12)  # v = 0 gives a zero product rather than NaN
-            plus = {n: p + r * vi for n, p, vi in zip(self._names, self._params, v)}
-            minus = {n: p - r * vi for n, p, vi in zip(self._names, self._params, v)}
+            rv = torch._foreach_mul(v, r)
+            plus = dict(zip(self._names, torch._foreach_add(self._params, rv)))
+            minus = dict(zip(self._names, torch._foreach_sub(self._params, rv)))
         g_plus = _grad(self._loss(buffers, plus, x, y), alphas)
         g_minus = _grad(self._loss(buffers, minus, x, y), alphas)
         return [(gp - gm) / (2 * r) for gp, gm in zip(g_plus, g_minus)]
