@@ -8,7 +8,7 @@ ARGS   ?=
 WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help install search test test-fast compare report bench bench-vs-darts bench-distributed prior-benchmark gpu-check clean
+.PHONY: help install search test test-fast compare report bench bench-ab bench-vs-darts bench-distributed prior-benchmark gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ report: $(STAMP)  ## write report.md and plots for a sweep: make report SWEEP=mu
 
 bench: $(STAMP)  ## search step time and memory: first vs second order (experiments/bench_search.py)
 	$(BIN)/python experiments/bench_search.py $(ARGS)
+
+bench-ab: $(STAMP)  ## this tree's search step against another revision's, one process, steps alternating: BASE=<git rev>
+	$(BIN)/python experiments/bench_ab.py --base $(or $(BASE),HEAD) $(ARGS)
 
 bench-vs-darts: $(STAMP)  ## step time/memory side by side with the original DARTS code: DARTS=<its cnn/ folder> (ours alone without)
 	$(BIN)/python experiments/bench_vs_darts.py $(if $(DARTS),--darts-dir $(DARTS)) $(ARGS)

@@ -3,7 +3,6 @@ itself takes the very same steps, and a revision git does not know is refused in
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -13,15 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git checkout (git archive)")
 
 
-def bench_ab():
-    spec = importlib.util.spec_from_file_location("bench_ab", ROOT / "experiments" / "bench_ab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_head_against_the_tree_prints_a_row_per_mode(capsys):
-    bench_ab().main(["--base", "HEAD", "--batch", "4", "--modes", "first", "--rounds", "1", "--warmup", "0",
+def test_head_against_the_tree_prints_a_row_per_mode(script, capsys):
+    script("bench_ab").main(["--base", "HEAD", "--batch", "4", "--modes", "first", "--rounds", "1", "--warmup", "0",
                      "--threads", "1"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| first")]
     assert len(rows) == 1
@@ -33,8 +25,8 @@ def test_head_against_the_tree_prints_a_row_per_mode(capsys):
         assert same == "yes"
 
 
-def test_an_unknown_revision_or_mode_is_refused_in_one_line():
-    module = bench_ab()
+def test_an_unknown_revision_or_mode_is_refused_in_one_line(script):
+    module = script("bench_ab")
     with pytest.raises(SystemExit, match="--base no-such-rev"):
         module.main(["--base", "no-such-rev", "--modes", "first"])
     with pytest.raises(SystemExit, match="--modes third"):

@@ -4,7 +4,6 @@ bench_search, torchrun and the process-group probe) at a tiny size."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -16,14 +15,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "gpu_check.py"
-
-
-def gpu_check_module():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -55,8 +46,8 @@ def fake_result(gpu_check) -> dict:
                       "bench": {"status": "failed", "seconds": 100.0, "rows": bench}}}
 
 
-def test_the_table_reports_every_case_and_projects_a_50_epoch_cifar_search():
-    gpu_check = gpu_check_module()
+def test_the_table_reports_every_case_and_projects_a_50_epoch_cifar_search(script):
+    gpu_check = script("gpu_check")
     table = gpu_check.build_table(fake_result(gpu_check))
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| part")]
     searches = [r for r in rows if r.startswith("| searches |")]
@@ -73,8 +64,8 @@ def test_the_table_reports_every_case_and_projects_a_50_epoch_cifar_search():
     assert all(r.count("|") == 6 for r in rows)  # five cells in every row
 
 
-def test_without_a_first_order_step_there_is_no_projection():
-    gpu_check = gpu_check_module()
+def test_without_a_first_order_step_there_is_no_projection(script):
+    gpu_check = script("gpu_check")
     result = fake_result(gpu_check)
     result["parts"]["bench"]["rows"] = result["parts"]["bench"]["rows"][1:]
     assert "not available" in gpu_check.build_table(result)
@@ -113,8 +104,8 @@ def test_cpu_dry_run_drives_the_searches_the_bench_and_torchrun(tmp_path):
     assert "| tests |  | not run |" in res.stdout and "tiny CPU dry run" in res.stdout
 
 
-def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
-    gpu_check = gpu_check_module()
+def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output(script):
+    gpu_check = script("gpu_check")
     hung = gpu_check._run(["bash", "-c", "echo started; sleep 30 & sleep 30"], 1.0)  # a child of its own too
     assert hung["status"] == "timed out" and hung["timed_out"] and hung["seconds"] < 10
     assert hung["tail"].strip() == "started"
@@ -122,8 +113,8 @@ def test_a_part_that_hangs_costs_its_budget_and_keeps_its_output():
     assert failed["status"] == "exit code 3" and not failed["timed_out"] and "why" in failed["tail"]
 
 
-def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut():
-    gpu_check = gpu_check_module()
+def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut(script):
+    gpu_check = script("gpu_check")
     done = ("tests/a.py::t1 PASSED   [ 50%]\ntests/a.py::t2 SKIPPED  [100%]\n"
             "== 1 passed, 1 skipped, 9 deselected in 3s ==")
     assert gpu_check.pytest_counts(done, timed_out=False) == {"passed": 1, "skipped": 1, "deselected": 9}
@@ -134,9 +125,9 @@ def test_pytest_counts_read_the_summary_or_what_ran_before_the_cut():
         {**fake_result(gpu_check), "parts": {"tests": {"status": "timed out", "seconds": 90.0, "counts": counts}}})
 
 
-def test_the_bench_mode_first_plain_runs_the_search_step_with_the_lean_nodes_off(monkeypatch):
+def test_the_bench_mode_first_plain_runs_the_search_step_with_the_lean_nodes_off(script, monkeypatch):
     """The bench part's ``first_plain`` row is first order with ``search.lean=false`` (run here in-process, tiny)."""
-    gpu_check_module()  # puts experiments/ on sys.path
+    script("gpu_check")  # puts experiments/ on sys.path
     import bench_search
 
     from irlas_darts.search import loop

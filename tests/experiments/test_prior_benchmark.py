@@ -50,26 +50,16 @@ def test_unknown_suite_is_one_line():
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0 and "cifar_forever" in res.stderr
 
 
-def _module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("prior_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_settled_epoch_is_when_the_final_cell_first_stayed(tmp_path):
-    pb = _module()
+def test_settled_epoch_is_when_the_final_cell_first_stayed(script, tmp_path):
+    pb = script("prior_benchmark")
     (tmp_path / "history.csv").write_text("epoch,genotype\n0,a\n1,b\n2,a\n3,c\n4,c\n")
     assert pb.settled_epoch(tmp_path) == 4  # epochs counted from 1: c from the 4th epoch on
     (tmp_path / "history.csv").write_text("epoch,genotype\n0,c\n1,c\n")
     assert pb.settled_epoch(tmp_path) == 1
 
 
-def test_regs_keeps_only_those_regularizers_arms():
-    pb = _module()
+def test_regs_keeps_only_those_regularizers_arms(script):
+    pb = script("prior_benchmark")
     jobs = pb.make_jobs(["nb201_fashion", "smoke_algorithms"], [0, 1], ("imitation", "irl"), None)
     kept = pb.only_regularizers(jobs, {"irl"})
     assert {j.arm for j in kept} == {"irl", "irl@x0.3", "irl@x3", "irl@x10", *(f"{a}/irl" for a in pb.ALGORITHMS)}
@@ -77,10 +67,10 @@ def test_regs_keeps_only_those_regularizers_arms():
     assert pb.only_regularizers(jobs, set()) == jobs
 
 
-def test_darts_train_recipe_meets_the_floor_it_promises():
+def test_darts_train_recipe_meets_the_floor_it_promises(script):
     """darts_train trains every found cell with one recipe: >= 5000 training images, >= 10 epochs, >= 16 channels x
     5 cells, on Fashion-MNIST at 14 px (its 10,000 test images are the test set)."""
-    pb = _module()
+    pb = script("prior_benchmark")
     suite = pb.SUITES["darts_train"]
     assert suite.space == "darts" and suite.arms == ("none", "imitation", "irl")
     assert suite.overrides == pb.SUITES["darts_fashion"].overrides  # darts_fashion's searches

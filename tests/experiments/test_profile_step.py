@@ -3,23 +3,11 @@ and how many a step dispatches (tiny CPU run), and a bad --configs refused."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def profile_step():
-    spec = importlib.util.spec_from_file_location("profile_step", ROOT / "experiments" / "profile_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_row_per_configuration_with_wall_time_operators_and_syncs(capsys):
-    module = profile_step()
+def test_a_row_per_configuration_with_wall_time_operators_and_syncs(script, capsys):
+    module = script("profile_step")
     assert module.main(["--size", "small", "--batch", "4", "--configs", "lean0-cl0", "--steps", "1",
                         "--warmup", "0", "--top", "3", "--threads", "1"]) == 0
     out = capsys.readouterr().out
@@ -31,7 +19,7 @@ def test_a_row_per_configuration_with_wall_time_operators_and_syncs(capsys):
     assert "aten::" in out  # the operator tables
 
 
-def test_an_unknown_configuration_is_refused(capsys):
+def test_an_unknown_configuration_is_refused(script, capsys):
     with pytest.raises(SystemExit) as err:
-        profile_step().main(["--configs", "lean2-cl1"])
+        script("profile_step").main(["--configs", "lean2-cl1"])
     assert err.value.code == 2 and "--configs" in capsys.readouterr().err

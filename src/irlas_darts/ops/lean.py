@@ -25,7 +25,6 @@ Hessian-vector product's pass) callers run the plain modules instead -- ``lean_e
 from __future__ import annotations
 
 import functools
-
 from contextlib import contextmanager
 from typing import Iterator
 

@@ -147,7 +147,7 @@ class Architect:
         ``constraint()``: masses (scalars differentiable in the alphas) that the step must not raise; the gradient is
         then corrected by the smallest non-negative combination of their gradients that makes descending it raise
         none of them, to first order (the projection of ``regularizers/irl.py``'s guard, on the whole gradient)."""
-        buffers = self._cloned_buffers()
+        buffers = self._pass_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
         if self.order == "first":
             # Weights enter detached: no node computes (or keeps inputs for) weight gradients nobody asked for.
@@ -167,7 +167,7 @@ class Architect:
     def unrolled_weights(self, x_train: Tensor, y_train: Tensor, lr_w: float) -> dict[str, Tensor]:
         """``w'``: the weights one step of the weight optimizer would reach from the training batch (detached)."""
         self._require_second("unrolled_weights")
-        train_loss = self._loss(self._cloned_buffers(), {}, x_train, y_train)
+        train_loss = self._loss(self._pass_buffers(), {}, x_train, y_train)
         g = all_reduce_mean(_grad(train_loss, self._params))
         return dict(zip(self._names, self._unroll(g, lr_w)))
 
@@ -175,7 +175,7 @@ class Architect:
         """``grad_alpha (grad_w L_train(w, alpha) . v)`` by the configured method; ``vector`` maps weight names."""
         self._require_second("mixed_hvp")
         v = [vector[n] for n in self._names]
-        buffers = self._cloned_buffers()
+        buffers = self._pass_buffers()
         alphas = [self.arch.alphas[c] for c in self._cells]
         return dict(zip(self._cells, all_reduce_mean(self._hvp(buffers, x_train, y_train, v, alphas))))
 
@@ -194,7 +194,7 @@ class Architect:
     def _detached_weights(self) -> dict[str, Tensor]:
         return {name: p.detach() for name, p in self._named_weights}
 
-    def _cloned_buffers(self) -> dict[str, Tensor | None]:
+    def _pass_buffers(self) -> dict[str, Tensor | None]:
         """What the extra passes run with in place of the network's buffers: none for a train-mode BatchNorm's (it
         normalises with the batch's statistics either way, and without them skips updating them: no copies, no
         updates to discard), a private copy of any other, so the network's own stay untouched."""
@@ -250,8 +250,8 @@ class Architect:
                                                                       1 - group.get("dampening", 0)))
                         for k, t in zip(have, moved):
                             step[k] = t
-                    d = torch._foreach_add(d, torch._foreach_mul(step, momentum)) if group.get("nesterov", False) \
-                        else step
+                    nesterov = group.get("nesterov", False)
+                    d = torch._foreach_add(d, torch._foreach_mul(step, momentum)) if nesterov else step
                 for i, w in zip(index, torch._foreach_sub(ps, torch._foreach_mul(d, lr_w))):
                     out[i] = w
         return out
