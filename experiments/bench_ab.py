@@ -4,8 +4,10 @@ Separate processes on these shared machines differ by up to 20 % for the same co
 percent. Here both revisions run in one process: the other revision's ``src/irlas_darts`` is taken out of git
 (``git archive``) into a temporary folder as the package ``irlas_darts_base`` (its imports are relative), both
 searchers are built alike, and their steps alternate (the order flips each round), so drifts of the machine hit both.
-Prints the median step time of each and the ratio; with ``--check`` also whether both took the same steps (the
-returned statistics equal to the bit: a change that only removes work must not change a search).
+Prints the median step time of each, the ratio, and whether both took the same steps (what each step returns, the
+sum of its loss statistics, equal to the bit in every round: a change that only removes work must not change a
+search). The base revision's search API must be the one ``bench_vs_darts.ours_step`` builds (``SearchSettings`` with
+``lean``: 2026-12-04 on).
 
     python experiments/bench_ab.py --base 77db385 --size small --modes first,second_fd
     python experiments/bench_ab.py --base HEAD~3 --size cifar --batch 16 --modes first --rounds 5
