@@ -22,8 +22,9 @@ class Substitution:
 
     Names are ``net.named_parameters()`` / ``named_buffers()`` names; ``None`` removes a buffer for the call
     (train-mode BatchNorm then skips its running statistics). A parameter reachable under several names (tied
-    weights) is replaced under all of them, as with ``functional_call``'s default. The tree is read on first use:
-    a network whose modules are swapped out afterwards needs a new ``Substitution``.
+    weights) is replaced under all of them, as with ``functional_call``'s default (given under two of its names, the
+    later value wins, where ``functional_call`` refuses different values). The tree is read on first use: a network
+    whose modules are swapped out afterwards needs a new ``Substitution``.
     """
 
     def __init__(self, net: nn.Module) -> None:
