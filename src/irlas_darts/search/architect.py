@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.autograd import forward_ad
 
 from ..distributed import all_reduce_mean
@@ -86,7 +87,9 @@ class Architect:
         self._cells = list(arch.alphas.keys())
         self._substitute = Substitution(net)
         self._named_weights = list(net.named_parameters())
-        self._named_buffers: list[tuple[str, nn.Module | None]] | None = None
+        self._buffer_slots = [(f"{prefix}.{key}" if prefix else key, module, key)  # (name, owner, key in _buffers)
+                              for prefix, module in net.named_modules()
+                              for key, b in module._buffers.items() if b is not None]
         # The weights the weight step will move: trainable parameters the weight optimizer owns. Any other
         # parameter stays where it is in the unrolled model too.
         self._names: list[str] = []
@@ -198,20 +201,8 @@ class Architect:
         """What the extra passes run with in place of the network's buffers: none for a train-mode BatchNorm's (it
         normalises with the batch's statistics either way, and without them skips updating them: no copies, no
         updates to discard), a private copy of any other, so the network's own stay untouched."""
-        if self._named_buffers is None:
-            self._named_buffers = [
-                (name, module if isinstance(module, nn.modules.batchnorm._BatchNorm) else None)
-                for module_name, module in self.net.named_modules()
-                for key, _ in module.named_buffers(recurse=False)
-                for name in [f"{module_name}.{key}" if module_name else key]
-            ]
-        out: dict[str, Tensor | None] = {}
-        for name, bn in self._named_buffers:
-            if bn is not None and bn.training:
-                out[name] = None
-            else:
-                out[name] = self.net.get_buffer(name).clone()
-        return out
+        return {name: None if isinstance(module, _BatchNorm) and module.training else module._buffers[key].clone()
+                for name, module, key in self._buffer_slots}
 
     def _loss(self, buffers: dict[str, Tensor | None], weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         """Loss of the network with ``weights`` substituted (others as they are) and fresh probs from the alphas."""
