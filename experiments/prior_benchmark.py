@@ -10,6 +10,7 @@ Suites (pick with `--suites`, default: all but `smoke`):
                  10 epochs), scored on the NAS-Bench-201 CIFAR-10 validation table
   nb201_digits   NAS-Bench-201 on the bundled digits (preset digits_nb201), scored on the same table
   nb201_fashion_resnet  nb201_fashion with the ResNet expert (irl; compared with nb201_fashion's plain searches)
+  nb201_fashion_wide  nb201_fashion at NAS-Bench-201's own width, 16 channels: a size no setting was chosen on
   darts_digits   DARTS space on digits (preset digits_darts: 8 channels, 4 cells, 6 epochs): `make search`'s setting
   darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
   darts_train    darts_fashion's searches (none, imitation, irl), then every found genotype trained from scratch with
@@ -78,6 +79,8 @@ SUITES: dict[str, Suite] = {
     "nb201_digits": Suite("nb201", "digits"),
     "nb201_fashion_resnet": Suite("nb201", "fashion_mnist", (*NB201_FASHION, "expert=resnet"), arms=("irl",),
                                   sweep=False),
+    "nb201_fashion_wide": Suite("nb201", "fashion_mnist",
+                                tuple("space.channels=16" if o == "space.channels=8" else o for o in NB201_FASHION)),
     "darts_digits": Suite("darts", "digits"),
     "darts_fashion": Suite("darts", "fashion_mnist", DARTS_FASHION, arms=("none", "irl")),
     "darts_train": Suite("darts", "fashion_mnist", DARTS_FASHION, sweep=False, train=(
