@@ -13,6 +13,7 @@ Suites (pick with `--suites`, default: all but `smoke`):
   nb201_fashion_wide  nb201_fashion at NAS-Bench-201's own width, 16 channels: a size no setting was chosen on
   darts_digits   DARTS space on digits (preset digits_darts: 8 channels, 4 cells, 6 epochs): `make search`'s setting
   darts_fashion  DARTS space on Fashion-MNIST at 14 px (3000 images, 8 channels, 4 cells, 6 epochs), none and irl
+  darts_fashion_wide  darts_fashion at DARTS' own search width, 16 channels: a size no setting was chosen on
   darts_train    darts_fashion's searches (none, imitation, irl), then every found genotype trained from scratch with
                  one recipe: Fashion-MNIST 14 px, 5000 training images, the 10,000 test images, 10 epochs, 16
                  channels x 5 cells (irlas-eval)
@@ -63,6 +64,11 @@ NB201_FASHION = (*FASHION_14, "dataset.limit=3000", "space.channels=8", "space.l
 DARTS_FASHION = (*FASHION_14, "dataset.limit=3000", "space.channels=8", "space.layers=4", "search.epochs=6")
 
 
+def at_width(overrides: tuple[str, ...], channels: int) -> tuple[str, ...]:
+    """A suite's overrides with another supernet width: the held-out size checks."""
+    return tuple(f"space.channels={channels}" if o.startswith("space.channels=") else o for o in overrides)
+
+
 @dataclass(frozen=True)
 class Suite:
     space: str
@@ -79,10 +85,10 @@ SUITES: dict[str, Suite] = {
     "nb201_digits": Suite("nb201", "digits"),
     "nb201_fashion_resnet": Suite("nb201", "fashion_mnist", (*NB201_FASHION, "expert=resnet"), arms=("irl",),
                                   sweep=False),
-    "nb201_fashion_wide": Suite("nb201", "fashion_mnist",
-                                tuple("space.channels=16" if o == "space.channels=8" else o for o in NB201_FASHION)),
+    "nb201_fashion_wide": Suite("nb201", "fashion_mnist", at_width(NB201_FASHION, 16)),
     "darts_digits": Suite("darts", "digits"),
     "darts_fashion": Suite("darts", "fashion_mnist", DARTS_FASHION, arms=("none", "irl")),
+    "darts_fashion_wide": Suite("darts", "fashion_mnist", at_width(DARTS_FASHION, 16), arms=("none", "irl")),
     "darts_train": Suite("darts", "fashion_mnist", DARTS_FASHION, sweep=False, train=(
         "dataset=fashion_mnist", *FASHION_14, "dataset.limit=5000", "eval=fashion_mnist", "eval.epochs=10",
         "eval.darts_channels=16", "eval.darts_layers=5")),

@@ -34,4 +34,3 @@ def _short_latency_window(monkeypatch):
 
     monkeypatch.setattr(evaluation_run, "measure_latency",
                         functools.partial(evaluation_run.measure_latency, min_run_time=0.01))
-

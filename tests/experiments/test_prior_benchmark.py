@@ -78,3 +78,13 @@ def test_darts_train_recipe_meets_the_floor_it_promises(script):
     assert keys["dataset"] == "fashion_mnist" and keys["+dataset.options.size"] == "14"
     assert int(keys["dataset.limit"]) >= 5000 and int(keys["eval.epochs"]) >= 10
     assert int(keys["eval.darts_channels"]) >= 16 and int(keys["eval.darts_layers"]) >= 5
+
+
+@pytest.mark.parametrize("wide, base", [("nb201_fashion_wide", "nb201_fashion"), ("darts_fashion_wide", "darts_fashion")])
+def test_a_wide_suite_is_its_base_suite_at_16_channels(script, wide, base):
+    """The held-out size checks change the width and nothing else, so their tables read against the base suite's."""
+    pb = script("prior_benchmark")
+    w, b = pb.SUITES[wide], pb.SUITES[base]
+    assert (w.space, w.dataset, w.arms, w.algorithms, w.train) == (b.space, b.dataset, b.arms, b.algorithms, b.train)
+    assert [(x, y) for x, y in zip(b.overrides, w.overrides) if x != y] == [("space.channels=8", "space.channels=16")]
+    assert len(w.overrides) == len(b.overrides)
