@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.autograd import forward_ad
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..distributed import all_reduce_mean
 from ..ops.forward_mode import forward_differentiable
