@@ -39,3 +39,11 @@ def test_the_small_size_is_make_search_supernet_with_and_without_the_lean_nodes(
     rows = [line for line in out.stdout.splitlines() if line.startswith("| first order")]
     assert [r.split("|")[1].strip() for r in rows] == ["first order", "first order, search.lean=false"]
     assert all(r.split("|")[2].strip() == "4" for r in rows)
+
+
+def test_the_table_names_the_allocator_its_peak_memory_was_measured_on(script, monkeypatch):
+    bench = script("bench_vs_darts")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    assert bench.allocator() == "allocator glibc malloc"
+    monkeypatch.setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
+    assert bench.allocator() == "allocator libtcmalloc_minimal.so.4"
