@@ -61,3 +61,49 @@ def test_reverse_over_forward_equals_double_backward(affine):
     got, = torch.autograd.grad(along_v, a)
     assert want.abs().max() > 1e-3
     torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+CONVS = [  # (groups, kernel, dilation, stride, channels-last): the DARTS ops' depthwise, pointwise, dilated, reducing
+    (8, 3, 1, 1, False), (1, 1, 1, 1, True), (8, 5, 2, 1, True), (8, 3, 1, 2, True), (1, 1, 1, 2, False)]
+
+
+def _dual_conv(x, dx, w, dw, groups, k, dilation, stride, elementary: bool):
+    """Primal, tangent and the reverse gradients of a loss of both with respect to ``x`` and ``dx``; also the bytes
+    autograd kept for backward."""
+    x, dx = x.clone().requires_grad_(True), dx.clone().requires_grad_(True)
+    kept = []
+
+    def pack(t):
+        kept.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), forward_ad.dual_level():
+        args = (forward_ad.make_dual(x, dx), forward_ad.make_dual(w, dw), None, stride, dilation * (k - 1) // 2,
+                dilation, groups)
+        if elementary:
+            with forward_differentiable():
+                y = F.conv2d(*args)
+        else:
+            y = F.conv2d(*args)
+        primal, tangent = forward_ad.unpack_dual(y)
+        loss = (primal.sin() * 1.3).sum() + (tangent * tangent).sum()
+    return [primal, tangent, *torch.autograd.grad(loss, [x, dx])], sum(kept)
+
+
+@pytest.mark.parametrize("groups,k,dilation,stride,channels_last", CONVS)
+def test_a_convolution_with_constant_weights_equals_atens_and_keeps_its_weight_not_its_input(
+        groups, k, dilation, stride, channels_last):
+    """The dual pass's weights are constants: its convolutions keep the weight for backward and not the input (what
+    ATen's rule keeps for a weight gradient nobody takes), with the same primal, tangent and gradients."""
+    gen = torch.Generator().manual_seed(groups + k + stride)
+    x = torch.randn(3, 8, 10, 10, generator=gen, dtype=torch.float64)
+    w = torch.randn(8, 8 // groups, k, k, generator=gen, dtype=torch.float64)
+    dx, dw = torch.randn(x.shape, generator=gen, dtype=x.dtype), torch.randn(w.shape, generator=gen, dtype=w.dtype)
+    if channels_last:
+        x, dx, w, dw = (t.contiguous(memory_format=torch.channels_last) for t in (x, dx, w, dw))
+    want, kept_aten = _dual_conv(x, dx, w, dw, groups, k, dilation, stride, elementary=False)
+    got, kept_ours = _dual_conv(x, dx, w, dw, groups, k, dilation, stride, elementary=True)
+    for g, want_ in zip(got, want):
+        torch.testing.assert_close(g, want_, rtol=1e-12, atol=1e-12)
+    x_bytes = x.numel() * x.element_size()
+    assert kept_aten - kept_ours >= 2 * x_bytes  # ATen keeps x and dx (and the weights); ours the weights
