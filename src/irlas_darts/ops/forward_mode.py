@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 _PLAIN = [False]
+_LAYOUTS: list[dict | None] = [None]  # inside forward_differentiable: the pass's tensors of the convolutions' layouts
 
 
 def plain_ops() -> bool:
@@ -82,6 +83,7 @@ class _ConstantWeightConv(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any, groups: int) -> Tensor:
         ctx.save_for_backward(weight)
         ctx.conf = (x.shape, x.stride(), stride, padding, dilation, groups)
+        ctx.layouts = _LAYOUTS[0] if _LAYOUTS[0] is not None else {}
         return F.conv2d(x, weight, None, stride, padding, dilation, groups)
 
     @staticmethod
@@ -90,7 +92,11 @@ class _ConstantWeightConv(torch.autograd.Function):
         shape, strides, stride, padding, dilation, groups = ctx.conf
         # The kernel reads the input's sizes and layout (which picks its algorithm), never its values: an uninitialised
         # tensor of the same strides, whose pages nothing touches.
-        layout_only = torch.empty_strided(shape, strides, dtype=grad.dtype, device=grad.device)
+        key = (tuple(shape), strides, grad.dtype, grad.device)
+        layout_only = ctx.layouts.get(key)
+        if layout_only is None:  # one per shape, shared by the pass (freed with its graph): one per call cost 3 of
+            # the 16 s of a batch-64 step
+            layout_only = ctx.layouts[key] = torch.empty_strided(shape, strides, dtype=grad.dtype, device=grad.device)
         pair = torch.nn.modules.utils._pair
         gx = torch.ops.aten.convolution_backward(grad, layout_only, weight, None, pair(stride), pair(padding),
                                                  pair(dilation), False, [0, 0], groups, (True, False, False))[0]
@@ -138,10 +144,10 @@ def forward_differentiable() -> Iterator[None]:
     """Plain ops, elementary batch norm and cross entropy: a pass whose forward-mode tangents reverse mode can
     differentiate. Use it with ``lean.twice_differentiable()`` (the plain modules instead of the lean BatchNorm
     nodes) around the dual forward pass (``torch.autograd.forward_ad.dual_level``)."""
-    previous = _PLAIN[0]
-    _PLAIN[0] = True
+    previous, layouts = _PLAIN[0], _LAYOUTS[0]
+    _PLAIN[0], _LAYOUTS[0] = True, {}
     try:
         with _Elementary():
             yield
     finally:
-        _PLAIN[0] = previous
+        _PLAIN[0], _LAYOUTS[0] = previous, layouts
