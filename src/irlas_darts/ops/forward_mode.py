@@ -91,11 +91,11 @@ class _ConstantWeightConv(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         shape, strides, stride, padding, dilation, groups = ctx.conf
         # The kernel reads the input's sizes and layout (which picks its algorithm), never its values: an uninitialised
-        # tensor of the same strides, whose pages nothing touches.
+        # tensor of the same strides, one per shape for the whole pass and freed with its graph (one per call cost 3 s
+        # of a 16 s batch-64 step).
         key = (tuple(shape), strides, grad.dtype, grad.device)
         layout_only = ctx.layouts.get(key)
-        if layout_only is None:  # one per shape, shared by the pass (freed with its graph): one per call cost 3 of
-            # the 16 s of a batch-64 step
+        if layout_only is None:
             layout_only = ctx.layouts[key] = torch.empty_strided(shape, strides, dtype=grad.dtype, device=grad.device)
         pair = torch.nn.modules.utils._pair
         gx = torch.ops.aten.convolution_backward(grad, layout_only, weight, None, pair(stride), pair(padding),
@@ -141,8 +141,8 @@ class _Elementary(TorchFunctionMode):
 
 @contextmanager
 def forward_differentiable() -> Iterator[None]:
-    """Plain ops, elementary batch norm and cross entropy: a pass whose forward-mode tangents reverse mode can
-    differentiate. Use it with ``lean.twice_differentiable()`` (the plain modules instead of the lean BatchNorm
+    """Plain ops, elementary batch norm and cross entropy, convolutions that keep no input: a pass whose forward-mode
+    tangents reverse mode can differentiate. Use it with ``lean.twice_differentiable()`` (the plain modules instead of the lean BatchNorm
     nodes) around the dual forward pass (``torch.autograd.forward_ad.dual_level``)."""
     previous, layouts = _PLAIN[0], _LAYOUTS[0]
     _PLAIN[0], _LAYOUTS[0] = True, {}
