@@ -8,8 +8,8 @@ batch and compares: alphas and weights within 1e-5, the same genotype.
 
 from __future__ import annotations
 
+import faulthandler
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -70,10 +70,17 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
+def _worker(rank: int, world: int, out: str) -> None:
+    # A crash in C++ (an abort in gloo's threads) prints past pytest's capture: keep this rank's stderr and a Python
+    # stack on a fatal signal in a file the fixture shows when a rank dies.
+    err = open(Path(out) / f"rank{rank}.err", "w")
+    os.dup2(err.fileno(), 2)
+    faulthandler.enable(err)
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch_dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file rendezvous: a port picked free here and bound later by rank 0 can be taken in between by a process of
+    # another test (torchrun's, in the other pytest worker)
+    torch_dist.init_process_group("gloo", init_method=(Path(out) / "rendezvous").resolve().as_uri(), rank=rank,
+                                  world_size=world)
     try:
         for case in CASES:
             s = make_searcher(case)
@@ -90,16 +97,14 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         torch_dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def distributed_runs(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
+    try:
+        mp.spawn(_worker, args=(2, str(out)), nprocs=2, join=True)
+    except mp.ProcessExitedException as exc:
+        tails = {f.name: f.read_text()[-3000:] for f in sorted(out.glob("rank*.err"))}
+        raise AssertionError(f"{exc}; the ranks' stderr: {tails}") from exc
     return out
 
 
