@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import forward_ad
 
-from irlas_darts.ops.forward_mode import forward_differentiable, plain_ops
+from irlas_darts.ops.forward_mode import (batch_norm_relu_dual, dual_batch_norm, forward_differentiable, plain_ops,
+                                        weighted_batch_norm_dual)
 
 
 def test_values_equal_atens_and_the_mode_ends_with_its_block():
@@ -107,3 +108,62 @@ def test_a_convolution_with_constant_weights_equals_atens_and_keeps_its_weight_n
         torch.testing.assert_close(g, want_, rtol=1e-12, atol=1e-12)
     x_bytes = x.numel() * x.element_size()
     assert kept_aten - kept_ours >= 2 * x_bytes  # ATen keeps x and dx (and the weights); ours the weights
+
+
+def _dual_bn(z, dz, w, relu: bool, fused: bool):
+    """Primal, tangent and the reverse gradients (to ``z``, ``dz``, ``w``) of a loss of both, of ``w * bn(z)`` or
+    ``relu(bn(z))`` in the dual pass, by the fused node or the elementary form; also the bytes kept for backward."""
+    z, dz = z.clone().requires_grad_(True), dz.clone().requires_grad_(True)
+    w = None if w is None else w.clone().requires_grad_(True)
+    bn = torch.nn.BatchNorm2d(z.shape[1], affine=False, track_running_stats=False).double()
+    kept = []
+
+    def pack(t):
+        kept.append(t.numel() * t.element_size())
+        return t
+
+    with forward_differentiable(), forward_ad.dual_level():
+        dual = forward_ad.make_dual(z, dz)
+        assert dual_batch_norm(bn)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            if relu:
+                y = batch_norm_relu_dual(dual, bn) if fused else F.relu(bn(dual))
+            else:
+                y = weighted_batch_norm_dual(dual, w, bn) if fused else w * bn(dual)
+        primal, tangent = forward_ad.unpack_dual(y)
+    loss = (primal.sin() * 1.3).sum() + (tangent * tangent.cos()).sum()
+    inputs = [z, dz] + ([] if w is None else [w])
+    return [primal, tangent, *torch.autograd.grad(loss, inputs)], sum(kept)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_the_dual_batch_norm_node_equals_the_elementary_form_and_keeps_two_activations(relu):
+    """The dual pass's ``w * bn(z)`` (an op's end and its edge weight) and ``relu(bn(z))`` (a separable conv's
+    middle) as one node: the same primal, tangent and gradients to ``z``, ``z'`` and ``w`` as the elementary form,
+    keeping ``x_hat`` and ``x_hat'`` where the elementary form's nodes keep four distinct activations (eleven
+    saves)."""
+    gen = torch.Generator().manual_seed(7)
+    z = (torch.randn(4, 6, 5, 5, generator=gen, dtype=torch.float64) * 2 + 1).contiguous(
+        memory_format=torch.channels_last)
+    dz = torch.randn(z.shape, generator=gen, dtype=z.dtype)
+    w = None if relu else torch.tensor(0.37, dtype=torch.float64)
+    want, kept_elementary = _dual_bn(z, dz, w, relu, fused=False)
+    got, kept_fused = _dual_bn(z, dz, w, relu, fused=True)
+    for g, want_ in zip(got, want):
+        assert g.abs().max() > 1e-3
+        torch.testing.assert_close(g, want_, rtol=1e-10, atol=1e-12)
+    z_bytes = z.numel() * z.element_size()
+    assert kept_fused < 2.1 * z_bytes
+    assert kept_elementary >= 4 * z_bytes
+
+
+def test_the_dual_batch_norm_node_is_only_for_a_plain_batch_statistics_batch_norm_in_the_dual_pass():
+    plain = torch.nn.BatchNorm2d(3, affine=False, track_running_stats=False)
+    assert not dual_batch_norm(plain)  # outside forward_differentiable()
+    with forward_differentiable():
+        assert dual_batch_norm(plain)
+        assert not dual_batch_norm(torch.nn.BatchNorm2d(3, affine=True, track_running_stats=False))
+        assert not dual_batch_norm(torch.nn.BatchNorm2d(3, affine=False))  # running statistics to update
+        assert not dual_batch_norm(plain.eval())
+        assert not dual_batch_norm(type("Global", (torch.nn.BatchNorm2d,), {})(3, affine=False,
+                                                                               track_running_stats=False))

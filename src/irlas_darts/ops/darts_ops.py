@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .forward_mode import batch_norm_relu_dual, dual_batch_norm
 from .lean import MaxPool3x3, bn_relu_depthwise, lean_batch_norm, phase_depthwise_conv
 
 
@@ -98,6 +99,8 @@ class SepConv(ReLUFirst):
         z = self.unit1.body(x)
         if lean_batch_norm(self.unit1.bn):
             return self.unit2.pointwise(bn_relu_depthwise(z, self.unit1.bn, self.unit2.depthwise))
+        if dual_batch_norm(self.unit1.bn):  # the exact product's dual pass
+            return self.unit2.body(batch_norm_relu_dual(z, self.unit1.bn))
         return self.unit2.body(F.relu(self.unit1.bn(z)))
 
 

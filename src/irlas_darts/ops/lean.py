@@ -24,7 +24,6 @@ Hessian-vector product's pass) callers run the plain modules instead -- ``lean_e
 
 from __future__ import annotations
 
-import functools
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -32,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .forward_mode import plain_ops
+from .forward_mode import centre_and_scale, plain_ops
 
 
 def _like(t: Tensor, ref: Tensor) -> Tensor:
@@ -172,22 +171,10 @@ def _normalise(z: Tensor, running_mean, running_var, training: bool, momentum: f
     return x_hat, invstd
 
 
-@functools.lru_cache(maxsize=64)
-def _zeros_and_ones(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Constant inputs of every normalisation backward of ``n`` channels: made once, not twice a call (on a GPU,
-    two kernel launches for each BatchNorm of the supernet)."""
-    return torch.zeros(n, dtype=dtype, device=device), torch.ones(n, dtype=dtype, device=device)
-
-
 def _normalise_backward(g: Tensor, x_hat: Tensor, invstd: Tensor, training: bool) -> Tensor:
     if not training:
         return g * invstd.reshape(1, -1, 1, 1)
-    # The native kernel, fed x_hat as input with mean 0 and 1/std 1 and the true 1/std as its per-channel scale,
-    # computes (g - mean g - x_hat * mean(g x_hat)) / std in one pass.
-    zeros, ones = _zeros_and_ones(invstd.numel(), invstd.dtype, invstd.device)
-    return torch.ops.aten.native_batch_norm_backward(
-        g, x_hat, invstd, None, None, zeros, ones, True, 0.0, [True, False, False],
-    )[0]
+    return centre_and_scale(g, x_hat, invstd)
 
 
 class _WeightedBatchNorm(torch.autograd.Function):

@@ -4,7 +4,9 @@
 all begin with a ReLU of the same input, so the edge computes ``relu(x)`` once (or takes it from the cell, which
 shares it across all edges leaving a node) and feeds it to them; the result is the same as running each op alone.
 An op's final affine-free BatchNorm and its edge weight run as one node (``ops.lean.weighted_batch_norm``) that keeps
-one activation instead of two; inside ``ops.lean.twice_differentiable()`` the plain modules run instead.
+one activation instead of two; inside ``ops.lean.twice_differentiable()`` the plain modules run instead, but for the
+exact product's dual pass (``ops.forward_mode.forward_differentiable()``), where the node with its tangent
+(``weighted_batch_norm_dual``) keeps two activations instead of four.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..ops import create_op, starts_with_relu
+from ..ops.forward_mode import dual_batch_norm, weighted_batch_norm_dual
 from ..ops.lean import lean_batch_norm, weighted_batch_norm
 from ..spaces import SearchSpace, create_space
 
@@ -60,18 +63,25 @@ class MixedOp(nn.Module):
             # and so must twice_differentiable(), under which lean_batch_norm says no.
             split = _split_final_bn(op)
             if split is not None:
-                body, bn = split
-                term = weighted_batch_norm(body(inp), w[col], bn)
+                body, bn, weighted_bn = split
+                term = weighted_bn(body(inp), w[col], bn)
             else:
                 term = w[col] * (op.forward_activated(inp) if relu_first else op(inp))
             out = term if out is None else out + term
         return out
 
 
-def _split_final_bn(op: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.BatchNorm2d] | None:
-    """``(body, bn)`` with ``op(x) == bn(body(x))`` (``body`` taking ``relu(x)`` for a ReLU-first op), or None."""
-    if starts_with_relu(op) and lean_batch_norm(op.final_bn):
-        return op.body, op.final_bn
-    if isinstance(op, nn.Sequential) and len(op) == 2 and lean_batch_norm(op[1]):
-        return op[0], op[1]
+def _split_final_bn(op: nn.Module) -> tuple[Callable, nn.BatchNorm2d, Callable] | None:
+    """``(body, bn, weighted_bn)`` with ``op(x) == bn(body(x))`` (``body`` taking ``relu(x)`` for a ReLU-first op) and
+    ``weighted_bn(z, w, bn) == w * bn(z)`` the node for this pass, or None."""
+    if starts_with_relu(op):
+        body, bn = op.body, op.final_bn
+    elif isinstance(op, nn.Sequential) and len(op) == 2 and isinstance(op[1], nn.BatchNorm2d):
+        body, bn = op[0], op[1]
+    else:
+        return None
+    if lean_batch_norm(bn):
+        return body, bn, weighted_batch_norm
+    if dual_batch_norm(bn):
+        return body, bn, weighted_batch_norm_dual
     return None
