@@ -72,6 +72,13 @@ def ours_step(mode: str, batch: int, device, channels_last: bool, size: str = "c
               package: str = "irlas_darts"):
     """Our searcher's step on a synthetic batch; returns the step function. ``package``: the importable name of the
     code to run (``bench_ab.py`` imports another revision under another name beside this one)."""
+    searcher, (xw, yw, xa, ya) = ours_searcher(mode, batch, device, channels_last, size, lean, package)
+    return lambda: searcher.step(xw, yw, xa, ya, lr=LR).sum().item()
+
+
+def ours_searcher(mode: str, batch: int, device, channels_last: bool, size: str = "cifar", lean: bool = True,
+                  package: str = "irlas_darts"):
+    """The searcher ``ours_step`` steps, and its batches ``(x_train, y_train, x_val, y_val)``."""
     import importlib
 
     import torch
@@ -96,8 +103,7 @@ def ours_step(mode: str, batch: int, device, channels_last: bool, size: str = "c
                               arch_weight_decay=ARCH_WD, lean=lean)
     searcher = Searcher(space, net, arch, SearchData(x[: 2 * batch], y[: 2 * batch], x[2 * batch:], y[2 * batch:]),
                         settings, seed=0)
-    xw, yw, xa, ya = x[:batch], y[:batch], x[2 * batch: 3 * batch], y[2 * batch: 3 * batch]
-    return lambda: searcher.step(xw, yw, xa, ya, lr=LR).sum().item()
+    return searcher, (x[:batch], y[:batch], x[2 * batch: 3 * batch], y[2 * batch: 3 * batch])
 
 
 def import_original(darts_dir: str, device) -> tuple[type, type]:
