@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import forward_ad
 
-from irlas_darts.ops.forward_mode import (batch_norm_relu_dual, dual_batch_norm, forward_differentiable, plain_ops,
-                                        weighted_batch_norm_dual)
+from irlas_darts.ops.forward_mode import (batch_norm_relu_dual, dual_batch_norm, forward_differentiable, max_pool_dual,
+                                        plain_ops, weighted_batch_norm_dual)
 
 
 def test_values_equal_atens_and_the_mode_ends_with_its_block():
@@ -167,3 +167,37 @@ def test_the_dual_batch_norm_node_is_only_for_a_plain_batch_statistics_batch_nor
         assert not dual_batch_norm(plain.eval())
         assert not dual_batch_norm(type("Global", (torch.nn.BatchNorm2d,), {})(3, affine=False,
                                                                                track_running_stats=False))
+
+
+@pytest.mark.parametrize("stride,channels_last", [(1, True), (2, True), (1, False)])
+def test_the_dual_max_pool_equals_atens_rule_and_keeps_its_input_not_indices(stride, channels_last):
+    """DARTS' max pooling in the dual pass: ATen's forward-mode rule (the tangent at the argmax) and its gradients to
+    ``x`` and ``x'``, keeping ``x`` (kept anyway: the edge's average pooling keeps it) instead of int64 indices."""
+    gen = torch.Generator().manual_seed(stride)
+    x = torch.randn(3, 4, 8, 8, generator=gen, dtype=torch.float64)
+    dx = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    if channels_last:
+        x, dx = (t.contiguous(memory_format=torch.channels_last) for t in (x, dx))
+
+    def run(node: bool):
+        xs, dxs = x.clone().requires_grad_(True), dx.clone().requires_grad_(True)
+        kept = []
+
+        def pack(t):
+            kept.append(t.numel() * t.element_size() if t.dtype != torch.int64 else -1)
+            return t
+
+        with forward_ad.dual_level():
+            dual = forward_ad.make_dual(xs, dxs)
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                y = max_pool_dual(dual, stride) if node else F.max_pool2d(dual, 3, stride, 1)
+            primal, tangent = forward_ad.unpack_dual(y)
+        loss = (primal.sin() * 1.3).sum() + (tangent * tangent.cos()).sum()
+        return [primal, tangent, *torch.autograd.grad(loss, [xs, dxs])], kept
+
+    want, kept_aten = run(node=False)
+    got, kept_node = run(node=True)
+    for g, want_ in zip(got, want):
+        torch.testing.assert_close(g, want_, rtol=1e-12, atol=1e-12)
+    assert -1 in kept_aten and -1 not in kept_node  # ATen keeps int64 indices, the node none
+    assert kept_node == [x.numel() * x.element_size()]  # only x

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .forward_mode import centre_and_scale, plain_ops
+from .forward_mode import centre_and_scale, max_pool_dual, plain_ops
 
 
 def _like(t: Tensor, ref: Tensor) -> Tensor:
@@ -118,6 +118,8 @@ class MaxPool3x3(nn.Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
+        if plain_ops():  # the exact product's dual pass: its own node, which keeps no indices either
+            return max_pool_dual(x, self.stride)
         if torch.is_grad_enabled() and x.requires_grad and not _under_torch_func():
             return _LeanMaxPool.apply(x, self.stride)
         return F.max_pool2d(x, 3, self.stride, 1)
