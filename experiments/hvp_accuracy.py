@@ -5,8 +5,9 @@ unrolled weights. This script takes the searcher ``bench_vs_darts.py`` steps (DA
 few search steps so the state is not the initial one, takes ``v`` as a real step does, and computes the product in
 float32 by every method of ``search.hvp``; then it converts the same network, alphas, batch and ``v`` to float64
 (exactly: every float32 is a float64) and takes the exact product there as the reference. The error of a float32
-method is its distance to that reference: rounding for the exact methods, rounding plus truncation (and the ReLU
-kinks a step of ``w +- r v`` crosses) for DARTS' finite differences.
+method is its distance to that reference: rounding for the exact methods (more where a ReLU input lies within
+rounding of zero, so that the float32 and float64 passes take different linear pieces: the script counts those),
+rounding plus truncation and the ReLU kinks a step of ``w +- r v`` crosses for DARTS' finite differences.
 
     python experiments/hvp_accuracy.py                          # make search's supernet (small), batch 64
     python experiments/hvp_accuracy.py --size cifar --batch 16  # DARTS' CIFAR search network
@@ -66,6 +67,13 @@ def relu_sign_changes(searcher, x: torch.Tensor, v: dict[str, torch.Tensor], ste
     return changed, sum(a.numel() for a in patterns[0])
 
 
+def relu_signs(searcher, x: torch.Tensor) -> list[torch.Tensor]:
+    """The sign pattern of every ReLU input of the network's forward pass on ``x``."""
+    with torch.no_grad(), _ReluSigns() as signs:
+        searcher.net(x, searcher.arch.probs())
+    return signs.signs
+
+
 def finite_difference(searcher, x: torch.Tensor, y: torch.Tensor, v: dict[str, torch.Tensor], step: float
                       ) -> torch.Tensor:
     """DARTS' central difference of the alpha gradient along ``v`` with ``r = step / ||v||``, written out here (the
@@ -122,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         got[mode] = (_flat(architect.mixed_hvp(xw, yw, v)), 1000 * (time.perf_counter() - start))
 
     changed, relu_inputs = relu_sign_changes(searcher, xw, v)
+    signs32 = relu_signs(searcher, xw)
 
     searcher.net.double()
     searcher.arch.double()
+    flipped = sum(int((a != b).sum()) for a, b in zip(signs32, relu_signs(searcher, xw.double())))
     architect.hvp = "exact"
     v64 = {k: t.double() for k, t in v.items()}
     reference = _flat(architect.mixed_hvp(xw.double(), yw, v64))
@@ -139,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         err = product - reference
         print(f"| {mode} | {(err.norm() / reference.norm()).item():.1e} | {(err.abs().max() / scale).item():.1e} "
               f"| {ms:.0f} |")
-    print(f"\nReLU inputs of the training batch whose sign differs between DARTS' finite-difference points w +- r v "
+    print(f"\nReLU inputs of the training batch whose sign differs between the float32 and the float64 pass: {flipped} "
+          f"of {relu_inputs} (each puts the two on different linear pieces, whose products differ by more than rounding)")
+    print(f"ReLU inputs of the training batch whose sign differs between DARTS' finite-difference points w +- r v "
           f"(r = 0.01 / ||v||): {changed} of {relu_inputs}")
     if fd_steps:
         print("\n| finite differences in float64, r * ||v|| | relative error |\n|---|---:|")

@@ -4,6 +4,8 @@ searcher's), and a wrong option is refused in one line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -20,8 +22,11 @@ def test_the_exact_methods_agree_with_the_float64_product(script, capsys):
     # DARTS' difference written out in float64 at the searcher's step: the searcher's own float32 one, up to rounding
     fd64 = float(fd_table.splitlines()[-1].split("|")[2])
     assert fd64 == pytest.approx(float(rows["finite_difference"][0]), rel=0.25)
-    changed, total = (int(t) for t in out.rsplit(":", 1)[1].split(" of "))
-    assert 0 <= changed <= total and total > 0
+    counts = [re.search(r": (\d+) of (\d+)", line).groups() for line in out.splitlines()
+              if line.startswith("ReLU inputs")]
+    assert len(counts) == 2  # float32 against float64, and w + r v against w - r v
+    for changed, total in ((int(a), int(b)) for a, b in counts):
+        assert 0 <= changed <= total and total > 0
 
 
 @pytest.mark.parametrize("args,needle", [(["--modes", "exact,taylor"], "--modes exact,taylor"),
