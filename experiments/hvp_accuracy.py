@@ -52,38 +52,40 @@ class _ReluSigns(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def relu_sign_changes(searcher, x: torch.Tensor, v: dict[str, torch.Tensor], step: float = 0.01) -> tuple[int, int]:
-    """ReLU inputs whose sign differs between the networks at ``w + r v`` and ``w - r v`` (DARTS' finite-difference
-    points, ``r = step / ||v||``), and how many there are: each is a kink the difference of gradients jumps across."""
+def finite_difference_points(searcher, v: dict[str, torch.Tensor], step: float) -> tuple[torch.Tensor, list[dict]]:
+    """``r = step / ||v||`` and the weights at DARTS' two finite-difference points ``w + r v`` and ``w - r v``."""
     r = step / torch.linalg.vector_norm(torch.stack([t.norm() for t in v.values()]))
     weights = dict(searcher.net.named_parameters())
-    patterns = []
-    for sign in (1.0, -1.0):
-        moved = {k: weights[k].detach() + sign * r * t for k, t in v.items()}
-        with torch.no_grad(), _ReluSigns() as signs:
-            torch.func.functional_call(searcher.net, moved, (x, searcher.arch.probs()))
-        patterns.append(signs.signs)
-    changed = sum(int((a != b).sum()) for a, b in zip(*patterns))
-    return changed, sum(a.numel() for a in patterns[0])
+    return r, [{k: weights[k].detach() + sign * r * t for k, t in v.items()} for sign in (1.0, -1.0)]
 
 
-def relu_signs(searcher, x: torch.Tensor) -> list[torch.Tensor]:
-    """The sign pattern of every ReLU input of the network's forward pass on ``x``."""
+def relu_signs(searcher, x: torch.Tensor, weights: dict[str, torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """The sign pattern of every ReLU input of the network's forward pass on ``x`` (with ``weights`` substituted)."""
     with torch.no_grad(), _ReluSigns() as signs:
-        searcher.net(x, searcher.arch.probs())
+        torch.func.functional_call(searcher.net, weights or {}, (x, searcher.arch.probs()))
     return signs.signs
+
+
+def _sign_differences(a: list[torch.Tensor], b: list[torch.Tensor]) -> int:
+    return sum(int((p != q).sum()) for p, q in zip(a, b))
+
+
+def relu_sign_changes(searcher, x: torch.Tensor, v: dict[str, torch.Tensor], step: float = 0.01) -> tuple[int, int]:
+    """ReLU inputs whose sign differs between the networks at DARTS' two finite-difference points, and how many there
+    are: each is a kink the difference of gradients jumps across."""
+    _, (plus, minus) = finite_difference_points(searcher, v, step)
+    at_plus = relu_signs(searcher, x, plus)
+    return _sign_differences(at_plus, relu_signs(searcher, x, minus)), sum(t.numel() for t in at_plus)
 
 
 def finite_difference(searcher, x: torch.Tensor, y: torch.Tensor, v: dict[str, torch.Tensor], step: float
                       ) -> torch.Tensor:
     """DARTS' central difference of the alpha gradient along ``v`` with ``r = step / ||v||``, written out here (the
     searcher's own uses ``step = 0.01``), flattened as ``_flat`` orders the cells."""
-    r = step / torch.linalg.vector_norm(torch.stack([t.norm() for t in v.values()]))
-    weights = dict(searcher.net.named_parameters())
+    r, points = finite_difference_points(searcher, v, step)
     alphas = searcher.arch.as_dict()
     grads = []
-    for sign in (1.0, -1.0):
-        moved = {k: weights[k].detach() + sign * r * t for k, t in v.items()}
+    for moved in points:
         out = torch.func.functional_call(searcher.net, moved, (x, searcher.arch.probs()))
         grads.append(torch.autograd.grad(F.cross_entropy(out, y), [alphas[k] for k in sorted(alphas)]))
     return torch.cat([((p - m) / (2 * r)).double().flatten() for p, m in zip(*grads)])
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     searcher.net.double()
     searcher.arch.double()
-    flipped = sum(int((a != b).sum()) for a, b in zip(signs32, relu_signs(searcher, xw.double())))
+    flipped = _sign_differences(signs32, relu_signs(searcher, xw.double()))
     architect.hvp = "exact"
     v64 = {k: t.double() for k, t in v.items()}
     reference = _flat(architect.mixed_hvp(xw.double(), yw, v64))

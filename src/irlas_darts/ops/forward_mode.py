@@ -146,8 +146,9 @@ def centre_and_scale(g: Tensor, x_hat: Tensor, invstd: Tensor) -> Tensor:
                                                      [True, False, False])[0]
 
 
-def _relu_mask(t: Tensor, x: Tensor) -> Tensor:
-    """``t`` where ``x > 0``, else 0."""
+def relu_mask(t: Tensor, x: Tensor) -> Tensor:
+    """``t`` where ``x > 0``, else 0: ReLU's own backward kernel (``masked_fill``, the same zeros, is 12-30x slower
+    on the CPU)."""
     return torch.ops.aten.threshold_backward(t, x, 0)
 
 
@@ -174,8 +175,7 @@ class _DualBatchNorm(torch.autograd.Function):
         a = _channel_mean(x_hat * z_t)
         ctx.relu = relu
         ctx.save_for_backward(x_hat, x_hat_t, invstd, a, w)
-        # ReLU's backward kernel masks the tangent (masked_fill, the same zeros, is about 30x slower on the CPU)
-        out, out_t = (F.relu(x_hat), _relu_mask(x_hat_t, x_hat)) if relu else (x_hat, x_hat_t)
+        out, out_t = (F.relu(x_hat), relu_mask(x_hat_t, x_hat)) if relu else (x_hat, x_hat_t)
         return (out, out_t) if w is None else (out * w, out_t * w)
 
     @staticmethod
@@ -183,7 +183,7 @@ class _DualBatchNorm(torch.autograd.Function):
     def backward(ctx, grad: Tensor, grad_t: Tensor) -> tuple[Tensor | None, ...]:
         x_hat, x_hat_t, invstd, a, w = ctx.saved_tensors
         if ctx.relu:
-            grad, grad_t = _relu_mask(grad, x_hat), _relu_mask(grad_t, x_hat)
+            grad, grad_t = relu_mask(grad, x_hat), relu_mask(grad_t, x_hat)
         grad_w = None
         if w is not None and ctx.needs_input_grad[2]:
             grad_w = ((grad * x_hat).sum() + (grad_t * x_hat_t).sum()).reshape(w.shape)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .forward_mode import centre_and_scale, max_pool_dual, plain_ops
+from .forward_mode import centre_and_scale, max_pool_dual, plain_ops, relu_mask
 
 
 def _like(t: Tensor, ref: Tensor) -> Tensor:
@@ -221,9 +221,7 @@ class _BNReLUDepthwise(torch.autograd.Function):
         )
         grad_z = None
         if grad_r is not None:
-            # ReLU's own backward kernel: the same zeros as masked_fill_(x_hat <= 0, 0), about 30x faster on the CPU
-            grad_z = _normalise_backward(torch.ops.aten.threshold_backward(grad_r, x_hat, 0), x_hat, invstd,
-                                         ctx.training)
+            grad_z = _normalise_backward(relu_mask(grad_r, x_hat), x_hat, invstd, ctx.training)
         return grad_z, grad_weight, None, None, None, None, None, None
 
 
