@@ -170,7 +170,7 @@ class Architect:
     def unrolled_weights(self, x_train: Tensor, y_train: Tensor, lr_w: float) -> dict[str, Tensor]:
         """``w'``: the weights one step of the weight optimizer would reach from the training batch (detached)."""
         self._require_second("unrolled_weights")
-        train_loss = self._loss(self._pass_buffers(), {}, x_train, y_train)
+        train_loss = self._loss(self._pass_buffers(), {}, x_train, y_train, alpha_graph=False)
         g = all_reduce_mean(_grad(train_loss, self._params))
         return dict(zip(self._names, self._unroll(g, lr_w)))
 
@@ -204,10 +204,18 @@ class Architect:
         return {name: None if isinstance(module, _BatchNorm) and module.training else module._buffers[key].clone()
                 for name, module, key in self._buffer_slots}
 
-    def _loss(self, buffers: dict[str, Tensor | None], weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        """Loss of the network with ``weights`` substituted (others as they are) and fresh probs from the alphas."""
+    def _loss(self, buffers: dict[str, Tensor | None], weights: dict[str, Tensor], x: Tensor, y: Tensor,
+              alpha_graph: bool = True) -> Tensor:
+        """Loss of the network with ``weights`` substituted (others as they are) and fresh probs from the alphas.
+
+        ``alpha_graph=False``: the probs enter detached, for a pass whose gradient is the weights' only (the unrolled
+        step's): the edges' fused BatchNorm nodes then skip their edge-weight gradients, which a custom node computes
+        whenever its input requires one, asked for or not. The weights' gradients are the same to the bit."""
+        probs = self.arch.probs()
+        if not alpha_graph:
+            probs = {cell: p.detach() for cell, p in probs.items()}
         with self._substitute({**buffers, **weights}):
-            out = self.net(x, self.arch.probs())
+            out = self.net(x, probs)
         return self.criterion(out, y)
 
     def _penalty(self, penalty: Penalty | None, like: Tensor) -> Tensor:
@@ -258,7 +266,7 @@ class Architect:
         penalty: Penalty | None,
     ) -> tuple[list[Tensor], Tensor, Tensor]:
         alphas = [self.arch.alphas[c] for c in self._cells]
-        train_loss = self._loss(buffers, {}, x_train, y_train)
+        train_loss = self._loss(buffers, {}, x_train, y_train, alpha_graph=False)
         g = all_reduce_mean(_grad(train_loss, self._params))  # w' must be one step on the global batch
         del train_loss
         unrolled = [w.requires_grad_(True) for w in self._unroll(g, lr_w)]
