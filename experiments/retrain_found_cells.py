@@ -23,9 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prior_benchmark import SUITES  # noqa: E402  (the recipe, shared)
+
+from irlas_darts.spaces import genotype_from_text  # noqa: E402
 
 ARMS = ("none", "imitation", "irl")
 
@@ -34,9 +37,6 @@ def train(genotype_text: str, seed: int, run_dir: Path) -> float | None:
     """Test accuracy (%) of ``genotype_text`` trained with the darts_train recipe at training seed ``seed``."""
     metrics = run_dir / "metrics.json"
     if not metrics.is_file():
-        sys.path.insert(0, str(ROOT / "src"))
-        from irlas_darts.spaces import genotype_from_text
-
         run_dir.mkdir(parents=True, exist_ok=True)
         genotype = run_dir / "genotype.json"
         genotype.write_text(json.dumps(genotype_from_text(genotype_text).to_json()))
@@ -76,7 +76,8 @@ def main() -> None:
             runs = [r for r in runs if r is not None]
             means.append(statistics.mean(runs))
             cells.append(f"{means[-1]:.2f} ({' / '.join(f'{r:.2f}' for r in runs)})")
-        print(f"| {arm} | {' | '.join(cells)} | {statistics.mean(means):.2f} ± {statistics.stdev(means):.2f} | "
+        spread = statistics.stdev(means) if len(means) > 1 else 0.0
+        print(f"| {arm} | {' | '.join(cells)} | {statistics.mean(means):.2f} ± {spread:.2f} | "
               f"{min(means):.2f} |")
 
 
