@@ -249,7 +249,8 @@ class _DualMaxPool(torch.autograd.Function):
         _, indices = F.max_pool2d(x, 3, s, 1, return_indices=True)
         back = functools.partial(torch.ops.aten.max_pool2d_with_indices_backward, self=x, kernel_size=[3, 3],
                                  stride=[s, s], padding=[1, 1], dilation=[1, 1], ceil_mode=False, indices=indices)
-        return (back(grad) if ctx.needs_input_grad[0] else None), (back(grad_t) if ctx.needs_input_grad[1] else None), None
+        need_x, need_t = ctx.needs_input_grad[:2]
+        return (back(grad) if need_x else None), (back(grad_t) if need_t else None), None
 
 
 def max_pool_dual(x: Tensor, stride: int) -> Tensor:
@@ -281,9 +282,10 @@ class _Elementary(TorchFunctionMode):
 
 @contextmanager
 def forward_differentiable() -> Iterator[None]:
-    """Plain ops, elementary batch norm and cross entropy, convolutions that keep no input: a pass whose forward-mode
-    tangents reverse mode can differentiate. Use it with ``lean.twice_differentiable()`` (the plain modules instead of the lean BatchNorm
-    nodes) around the dual forward pass (``torch.autograd.forward_ad.dual_level``)."""
+    """Plain ops, elementary batch norm and cross entropy, convolutions that keep no input: a pass whose
+    forward-mode tangents reverse mode can differentiate. Use it with ``lean.twice_differentiable()`` (the plain
+    modules instead of the lean BatchNorm nodes) around the dual forward pass
+    (``torch.autograd.forward_ad.dual_level``)."""
     previous, layouts = _PLAIN[0], _LAYOUTS[0]
     _PLAIN[0], _LAYOUTS[0] = True, {}
     try:
