@@ -39,6 +39,13 @@ def test_arch_strings_are_compared_after_normalisation(table):
     assert lookup_arch(table, spaced) == lookup_arch(table, NB201Genotype.from_arch_str(B))
 
 
+def test_rows_spelled_differently_are_one_arch(tmp_path):
+    canonical = NB201Genotype.from_arch_str(A).to_arch_str()
+    path = write_csv(tmp_path / "mixed.csv", ["arch_str", "acc"], [[canonical, 90.0], ["  " + A + " ", 92.0]])
+    t = load_table(path)
+    assert len(t) == 1 and t.counts[canonical] == 2 and t.lookup(A) == {"acc": 91.0}
+
+
 def test_load_table_defaults(table, tmp_path):
     t = load_table(table)
     assert t.arch_column == "arch_str" and t.accuracy_columns == ["cifar10_test_acc", "cifar100_valid_accuracy"]

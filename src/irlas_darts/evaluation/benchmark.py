@@ -18,6 +18,7 @@ import csv
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,7 +39,12 @@ def packaged_table_path() -> Path:
 def all_arch_strings() -> list[str]:
     """The canonical arch strings of every NAS-Bench-201 cell, in a fixed order."""
     return ["|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops) for ops in itertools.product(NB201_OPS, repeat=6)]
+
+
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pd", ".pkl.gz", ".pkl.bz2", ".pkl.xz", ".pkl.zip")
+_OP = "(?:" + "|".join(re.escape(op) for op in NB201_OPS) + ")"
+# exactly the strings all_arch_strings() lists: the form normalize_arch returns
+_CANONICAL = re.compile(r"\|{0}~0\|\+\|{0}~0\|{0}~1\|\+\|{0}~0\|{0}~1\|{0}~2\|".format(_OP))
 
 
 class BenchmarkError(ValueError):
@@ -195,10 +201,12 @@ def load_table(
     sums: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     for record in records:
-        try:
-            key = normalize_arch(str(record[arch_column]))
-        except GenotypeError:
-            continue
+        key = str(record[arch_column])
+        if not _CANONICAL.fullmatch(key):  # a canonical key (every row as NAS-Bench-201 writes it) needs no parse
+            try:
+                key = normalize_arch(key)
+            except GenotypeError:
+                continue
         values = {c: _to_float(record[c], path, c, key) for c in accuracy_columns}
         acc = sums.setdefault(key, dict.fromkeys(accuracy_columns, 0.0))
         for c, v in values.items():
