@@ -45,17 +45,19 @@ def test_nb201_resnext_features_by_hand():
         assert value == pytest.approx(expected.get(key, 0.0), abs=1e-12), key
 
 
-def test_nb201_bottleneck_cell_differs_only_in_its_pointwise_entries():
+def test_nb201_bottleneck_cell_differs_only_in_the_kind_of_its_first_convs():
     """ResNeXt's bottleneck order (1x1 on 0->1 and 0->2, 3x3 on 1->3 and 2->3): the same topology as the 3x3 cell,
-    so every entry equals it except pointwise_from_input0 at nodes 1 and 2 (1 and 0.9); node 3's convs see
-    neighbours, so its pointwise_from_nodes stays 0."""
+    so every entry equals it except at nodes 1 and 2, whose convs from the input move from conv_from_input0 to
+    pointwise_from_input0 (1 and 0.9: a 1x1 is counted once, as pointwise); node 3's convs see neighbours, so its
+    entries stay."""
     space = create_space("nb201")
     bottleneck = RESNEXT_NB201.replace("nor_conv_3x3~0|+|nor_conv_3x3~0", "nor_conv_1x1~0|+|nor_conv_1x1~0")
     assert bottleneck != RESNEXT_NB201
     mu_b = named(space, genotype_feature_expectation(space, space.genotype_from_text(bottleneck)))
     mu_s = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
     differ = {k: mu_b[k] - mu_s[k] for k in mu_b if abs(mu_b[k] - mu_s[k]) > 1e-12}
-    assert differ == pytest.approx({"cell.node1.pointwise_from_input0": 1.0, "cell.node2.pointwise_from_input0": 0.9})
+    assert differ == pytest.approx({"cell.node1.pointwise_from_input0": 1.0, "cell.node2.pointwise_from_input0": 0.9,
+                                    "cell.node1.conv_from_input0": -1.0, "cell.node2.conv_from_input0": -0.9})
 
 
 def test_darts_resnext_first_cell_by_hand():
@@ -95,12 +97,14 @@ def test_expert_configs_load_in_every_space(expert, name):
 
 def test_resnext_mu_expert_in_nb201_is_the_hand_computed_cell():
     """Both listed NB201 cells (3x3 and 1x1-then-3x3 branches) share one topology, so mu_E is the cell above except
-    half a pointwise conv into nodes 1 and 2: the expert leaves the first convs' kernel open, not the second ones'."""
+    that the first convs into nodes 1 and 2 are half a conv and half a pointwise conv: the expert leaves their kernel
+    open, not the second ones'."""
     space = create_space("nb201")
     cells = expert_cells(space, load("resnext")["nb201"])
     mu_e = named(space, expert_feature_expectation(space, cells))
     mu = named(space, genotype_feature_expectation(space, space.genotype_from_text(RESNEXT_NB201)))
     mu["cell.node1.pointwise_from_input0"], mu["cell.node2.pointwise_from_input0"] = 0.5, 0.45
+    mu["cell.node1.conv_from_input0"], mu["cell.node2.conv_from_input0"] = 0.5, 0.45
     assert mu_e == pytest.approx(mu, abs=1e-12)
 
 

@@ -8,7 +8,8 @@ Per intermediate node t (NB201: nodes 1..3, the last being the output), in this 
 
     <class>_from_<source>          typed in-degree by source: sum over the source's edges of A^kappa_it, for
                                    kappa in conv, pool, skip and source in input0 (, input1), nodes
-                                   (``positions="edges"``: every earlier node its own source, node<j>)
+                                   (``positions="edges"``: every earlier node its own source, node<j>); in a space
+                                   with a pointwise op, conv counts the convs that see their neighbours only
     pointwise_from_<source>        the kept 1x1 convs by source (sum of a_it * c_it(1x1)), only in a space with a
                                    pointwise op (``space.pointwise_ops``: NB201's nor_conv_1x1; DARTS has none)
     depth<d>, d = 0..n_nodes       conv-depth distribution delta_t (a random kept in-edge followed back to an input)
@@ -23,6 +24,9 @@ edge comes from, the expert's shortcut has an entry of its own. Covered cells ar
 normal, then reduce). Lengths per cell: DARTS 4 nodes x 16, NB201 3 x 14 (``positions="edges"``: 4 x 22, 3 x 18).
 The pointwise entries tell a 1x1 from a conv that sees its neighbours, as IRLAS' state tells kernel sizes apart:
 without them the prior kept the expert's shortcut but left which conv to the short search, which preferred the 1x1.
+The two are disjoint classes, not a class and a part of it: with the 1x1s counted among the convs as well, the conv
+entry paid a 1x1 as much as a 3x3, and only the pointwise entry's weight, about the soft cell's small 1x1 share,
+told them apart; three of five ResNet-expert searches kept a 1x1 where ResNet has a 3x3 (README "The prior").
 
 ``positions`` says how finely a position is resolved. ``sources`` (default) lumps a node's in-edges from the earlier
 intermediate nodes together, so the prior says "a skip from the input into the output node" but not which
@@ -115,6 +119,10 @@ def node_features(space: SearchSpace, adj: CellAdjacency, positions: str = "sour
     # kept pointwise (1x1) convs by source, in a space that has them: where the expert's convs see neighbours
     pointwise = (_by_source(space, (adj.keep * adj.pointwise).unsqueeze(-1), positions).flatten(1)
                  if space.pointwise_ops else by_source.new_zeros(space.n_nodes, 0))
+    if space.pointwise_ops:  # a 1x1 is counted by its pointwise entry, not also as a conv
+        conv_class = torch.zeros(len(CLASSES), dtype=by_source.dtype, device=by_source.device)
+        conv_class[CONV] = 1.0
+        by_source = by_source - pointwise.unsqueeze(-1) * conv_class
     n_in = space.n_inputs
     depth_bins = space.n_nodes + 1
     start = adj.keep.new_zeros(depth_bins)

@@ -145,8 +145,8 @@ class MirrorStimuli:
         mu_expert = torch.as_tensor(state["mu_expert"], dtype=torch.float64)
         if mu_expert.shape != self.mu_expert.shape or not torch.equal(mu_expert, self.mu_expert):
             raise ValueError("checkpoint IRL state was made with another expert, gamma, regularizer.cells or "
-                             "regularizer.positions, or by a release with other features (NB201 gained 1x1-conv "
-                             "entries); resume with the same settings and release")
+                             "regularizer.positions, or by a release with other features (NB201's 1x1-conv entries, "
+                             "then its convs counted apart from them); resume with the same settings and release")
         # epsilon stays as configured: it is a setting, not learned state
         self.mubar = None if state["mubar"] is None else torch.as_tensor(state["mubar"], dtype=torch.float64).clone()
         self.steps = int(state["steps"])
