@@ -1,6 +1,7 @@
 """The prior carries over which of the expert's convolutions see their neighbours (README "The prior").
 
-NAS-Bench-201 offers a 1x1 and a 3x3 conv; the features count kept pointwise (1x1) convs per position. Laws, for
+NAS-Bench-201 offers a 1x1 and a 3x3 conv; the features count kept pointwise (1x1) convs per position, apart from
+the convs that see their neighbours. Laws, for
 both shipped experts and both positions (``edges`` on one seed): from a cell whose every edge leans to the 1x1 conv, the prior alone turns
 every edge where each expert cell has a 3x3 conv into a 3x3 conv. (Not a law of its first step: an edge's keep
 probability follows its strongest op, so while the prior still asks for more kept convs, its first steps raise the
@@ -72,3 +73,24 @@ def test_without_the_pointwise_entries_those_edges_stay_1x1(expert):
     reg = started(space, expert, 0)
     derived, ops = descend_alone(space, reg, 0)
     assert all(ops[e] == "nor_conv_1x1" for e in spatial_edges(space, reg)), derived
+
+
+def test_a_1x1_on_an_expert_3x3_edge_costs_both_its_entries():
+    """Disjoint classes: a 1x1 where the ResNet expert has a 3x3 misses the conv entry and adds a pointwise one, so
+    swapping it for the 3x3 gains both weights of the mirror reward. (With a 1x1 counted as a conv too, the swap
+    gained the pointwise weight alone, about the soft cell's small 1x1 share, and searches kept the 1x1.)"""
+    from irlas_darts.topology import feature_names, genotype_feature_expectation
+
+    space = create_space("nb201")
+    reg = started(space, "resnet", 0)
+    resnet = reg.expert[0].to_text()
+    assert resnet.startswith("|nor_conv_3x3~0|+")
+    with_1x1 = resnet.replace("nor_conv_3x3~0|+", "nor_conv_1x1~0|+", 1)  # its conv 0->1 as a 1x1
+
+    def reward(text):
+        return float(reg.tracker.reward(genotype_feature_expectation(space, space.genotype_from_text(text))))
+
+    w = dict(zip(feature_names(space), reg.tracker.w.abs().tolist()))
+    conv, pointwise = w["cell.node1.conv_from_input0"], w["cell.node1.pointwise_from_input0"]
+    assert conv > 0.5 and pointwise > 0  # the expert's conv against the near-uniform start's small 3x3 mass
+    assert reward(resnet) - reward(with_1x1) == pytest.approx(conv + pointwise, abs=1e-12)
