@@ -1,11 +1,11 @@
 """The prior carries over which of the expert's convolutions see their neighbours (README "The prior").
 
 NAS-Bench-201 offers a 1x1 and a 3x3 conv; the features count kept pointwise (1x1) convs per position, apart from
-the convs that see their neighbours. Laws, for
-both shipped experts and both positions (``edges`` on one seed): from a cell whose every edge leans to the 1x1 conv, the prior alone turns
-every edge where each expert cell has a 3x3 conv into a 3x3 conv. (Not a law of its first step: an edge's keep
-probability follows its strongest op, so while the prior still asks for more kept convs, its first steps raise the
-leading 1x1 too.) DARTS has no pointwise op: its features have no such entries (test_topology_consistency).
+the convs that see their neighbours. Laws, for both shipped experts and both positions (``edges`` on one seed): from
+a cell whose every edge leans to the 1x1 conv, the prior alone turns every edge where each expert cell has a 3x3
+conv into a 3x3 conv. (Not a law of its first step: an edge's keep probability follows its strongest op, so while
+the prior still asks for more kept convs, its first steps raise the leading 1x1 too.) A 1x1 on an expert's 3x3 edge
+costs both its entries of the mirror reward. DARTS has no pointwise op: its features have no such entries (test_topology_consistency).
 """
 
 from pathlib import Path
