@@ -16,7 +16,7 @@ import yaml
 
 from irlas_darts.regularizers import create_regularizer
 from irlas_darts.spaces import create_space
-from irlas_darts.topology import expert_cells
+from irlas_darts.topology import expert_cells, feature_names, genotype_feature_expectation
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "expert"
 
@@ -79,8 +79,6 @@ def test_a_1x1_on_an_expert_3x3_edge_costs_both_its_entries():
     """Disjoint classes: a 1x1 where the ResNet expert has a 3x3 misses the conv entry and adds a pointwise one, so
     swapping it for the 3x3 gains both weights of the mirror reward. (With a 1x1 counted as a conv too, the swap
     gained the pointwise weight alone, about the soft cell's small 1x1 share, and searches kept the 1x1.)"""
-    from irlas_darts.topology import feature_names, genotype_feature_expectation
-
     space = create_space("nb201")
     reg = started(space, "resnet", 0)
     resnet = reg.expert[0].to_text()

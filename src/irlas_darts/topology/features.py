@@ -120,9 +120,8 @@ def node_features(space: SearchSpace, adj: CellAdjacency, positions: str = "sour
     pointwise = (_by_source(space, (adj.keep * adj.pointwise).unsqueeze(-1), positions).flatten(1)
                  if space.pointwise_ops else by_source.new_zeros(space.n_nodes, 0))
     if space.pointwise_ops:  # a 1x1 is counted by its pointwise entry, not also as a conv
-        conv_class = torch.zeros(len(CLASSES), dtype=by_source.dtype, device=by_source.device)
-        conv_class[CONV] = 1.0
-        by_source = by_source - pointwise.unsqueeze(-1) * conv_class
+        by_source = by_source.clone()
+        by_source[..., CONV] -= pointwise
     n_in = space.n_inputs
     depth_bins = space.n_nodes + 1
     start = adj.keep.new_zeros(depth_bins)
