@@ -122,6 +122,7 @@ TABLE = [
     ("irlas-search", ["search.epochs=[1"], ["search.epochs=[1"]),
     # out-of-range values
     ("irlas-search", [*SEARCH, "search.epochs=-1"], ["search.epochs=-1", ">= 1"]),
+    ("irlas-search", [*SEARCH, "search.eval_bn=frozen"], ["search.eval_bn='frozen'", "batch, running"]),
     ("irlas-search", [*SEARCH, "regularizer.lambda=-1"], ["regularizer.lambda"]),
     ("irlas-search", [*SEARCH, "regularizer.guard_total=maybe"], ["regularizer.guard_total='maybe'", "false, true or derived"]),
     ("irlas-search", [*SEARCH, "seed=-1"], ["seed=-1"]),

@@ -35,9 +35,11 @@ def test_smoke_suite_reports_what_the_runs_wrote(tmp_path):
         assert row["param_free"] == metrics["cell_stats"]["cell"]["param_free"]
         assert row["collapsed"] == metrics["cell_stats"]["cell"]["collapsed"]
         assert row["val_acc"] == pytest.approx(100 * metrics["val_acc"])
+        assert row["eval_bn"] == metrics["eval_bn"] == "batch"
         assert f"| {arm} | {row['bench']:.2f} |" in res.stdout
     report = (tmp_path / "report.md").read_text()
     assert report.strip() == res.stdout.strip()
+    assert "supernet acc: BatchNorm with the batch statistics" in report
     # every row names the code it ran on (this checkout: a commit, perhaps with uncommitted changes)
     stamps = {(tmp_path / "runs" / "smoke" / arm / "seed0" / "commit.txt").read_text().strip() for arm in results}
     assert len(stamps) == 1 and f"runs: 3 at {stamps.pop()}." in report
@@ -88,3 +90,28 @@ def test_a_wide_suite_is_its_base_suite_at_16_channels(script, wide, base):
     assert (w.space, w.dataset, w.arms, w.algorithms, w.train) == (b.space, b.dataset, b.arms, b.algorithms, b.train)
     assert [(x, y) for x, y in zip(b.overrides, w.overrides) if x != y] == [("space.channels=8", "space.channels=16")]
     assert len(w.overrides) == len(b.overrides)
+
+
+def test_supernet_accuracies_are_compared_only_within_one_measure(script):
+    """Runs made before ``search.eval_bn`` (no key in metrics.json: running statistics) are not set against runs
+    with batch statistics: the table says the column mixes measures, and the supernet-accuracy check says why it
+    cannot hold instead of comparing them."""
+    pb = script("prior_benchmark")
+    seeds = [0, 1]
+
+    def row(acc, bn):
+        return {"param_free": 2, "collapsed": False, "distance": 1.0, "val_acc": acc, "eval_bn": bn, "seconds": 1.0,
+                "collapsed_epochs": 0, "epochs": 6, "shortcut": True, "settled": 6}
+
+    def check(none_bn, irl_bn):
+        results = {"darts_digits": {"none": {s: row(96.0, none_bn) for s in seeds},
+                                    "irl": {s: {**row(90.0, irl_bn), "distance": 0.5} for s in seeds}}}
+        return next((text, ok) for text, ok in pb.checks(results, seeds) if "supernet acc" in text)
+
+    assert check("running", "running") == ("darts_digits: irl supernet acc within 1 point of none (gap +6.00)", False)
+    text, ok = check("running", "batch")
+    assert not ok and "not comparable" in text and "gap" not in text
+    mixed = pb.suite_table("darts_digits", {"none": {s: row(96.0, "running") for s in seeds},
+                                            "irl": {s: row(95.5, "batch") for s in seeds}}, seeds)
+    assert any("mixed measures" in line and "2 runs with batch statistics, 2 runs with running" in line
+               for line in mixed)

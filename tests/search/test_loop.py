@@ -1,6 +1,8 @@
 """The search loop as a library: it learns, it is deterministic, and its state restores exactly."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from irlas_darts.data import load_dataset, split_train
 from irlas_darts.regularizers.base import Regularizer
@@ -111,3 +113,57 @@ def test_history_counts_the_architecture_steps_guard_total_held():
     assert [r["guard_held_steps"] for r in rows] == [2, 2] and held.regularizer.calls == 8
     off = make_searcher(epochs=1, n_train=256, regularizer=lambda space: EveryOtherStep(space, guard_total=False))
     assert "guard_held_steps" not in off.train_epoch() and off.regularizer.calls == 0
+
+
+def _buffers(net):
+    return {k: v.clone() for k, v in net.named_buffers()}
+
+
+def test_batch_statistics_evaluation_is_the_train_mode_forward_and_touches_no_running_statistic():
+    """``eval_bn="batch"`` scores each chunk as the supernet trains (BatchNorm with the chunk's own statistics) and
+    leaves the running statistics and the network's mode as they were; ``"running"`` is the eval-mode forward."""
+    searcher = make_searcher(epochs=1)
+    searcher.train_epoch()
+    net, d = searcher.net, searcher.data
+    x, y = d.arch_x[:40], d.arch_y[:40]
+    before = _buffers(net)
+    loss, acc = searcher.evaluate(x, y, batch_size=20)  # two chunks of 20
+    assert all(torch.equal(before[k], v) for k, v in net.named_buffers()) and net.training
+    probs = searcher.arch.probs()
+    with torch.no_grad():
+        logits = torch.cat([net(x[:20], probs), net(x[20:], probs)])  # train mode: updates the running statistics
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), abs=1e-5)
+    assert round(acc * len(y)) == int((logits.argmax(-1) == y).sum())
+
+    net.load_state_dict({**net.state_dict(), **before})
+    searcher.settings.eval_bn = "running"
+    net.eval()
+    with torch.no_grad():
+        eval_logits = net(x, probs)
+    net.train()
+    loss_r, acc_r = searcher.evaluate(x, y, batch_size=20)
+    assert loss_r == pytest.approx(F.cross_entropy(eval_logits, y).item(), abs=1e-5)
+    assert round(acc_r * len(y)) == int((eval_logits.argmax(-1) == y).sum())
+    assert (loss_r, acc_r) != (loss, acc)  # after one epoch the running statistics are not the batch's
+
+
+def test_any_world_size_evaluates_the_same_chunks():
+    """The evaluation chunks are fixed for the whole set and dealt out to the ranks, so the ranks' sums (what the
+    all-reduce adds) equal one process's figures whatever the world size, with batch statistics too."""
+    searcher = make_searcher(epochs=1)
+    searcher.train_epoch()
+    x, y = searcher.data.arch_x[:53], searcher.data.arch_y[:53]  # 6 chunks of 8-9 at batch_size 10
+    one = searcher.evaluate(x, y, batch_size=10)
+    for world in (2, 3, 4):
+        parts = []
+        for rank in range(world):
+            searcher.rank, searcher.world_size = rank, world
+            parts.append(searcher.evaluate(x, y, batch_size=10))  # without a process group: this rank's share / n
+        searcher.rank, searcher.world_size = 0, 1
+        assert sum(p[0] for p in parts) == pytest.approx(one[0], abs=1e-5)
+        assert round(sum(p[1] for p in parts) * len(y)) == round(one[1] * len(y))
+
+
+def test_an_unknown_eval_bn_is_refused():
+    with pytest.raises(ValueError, match="search.eval_bn='frozen'"):
+        make_searcher(eval_bn="frozen")

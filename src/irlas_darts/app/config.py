@@ -68,6 +68,7 @@ class SearchConfig:
     arch_weight_decay: float = 1e-3
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (exact, slower)
     lean: bool = True  # memory-lean autograd nodes; false: the plain modules, faster on small supernets, more memory
+    eval_bn: str = "batch"  # supernet val_acc with BatchNorm's batch statistics | running (as the original DARTS code)
 
 
 @dataclass
@@ -281,6 +282,7 @@ def validate_search_config(cfg: DictConfig) -> None:
     _choice(cfg.space.name, tuple(available_spaces()), "space.name")
     _choice(cfg.search.order, ("first", "second"), "search.order")
     _choice(cfg.search.hvp, ("exact", "exact_recompute", "double_backward", "jvp", "finite_difference"), "search.hvp")
+    _choice(cfg.search.eval_bn, ("batch", "running"), "search.eval_bn")
     _at_least(cfg.search.epochs, 1, "search.epochs")
     _at_least(cfg.search.batch_size, 1, "search.batch_size")
     for key in ("lr", "arch_lr"):

@@ -82,7 +82,7 @@ def build_searcher(cfg: DictConfig, runtime: Runtime) -> tuple[Searcher, SearchS
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, lr_min=s.lr_min, momentum=s.momentum,
         weight_decay=s.weight_decay, grad_clip=s.grad_clip, arch_lr=s.arch_lr, arch_betas=(s.arch_beta1, s.arch_beta2),
         arch_weight_decay=s.arch_weight_decay, order=s.order, hvp=s.hvp,
-        autocast_bf16=runtime.bf16, sync_bn=s.sync_bn, lean=s.lean,
+        autocast_bf16=runtime.bf16, sync_bn=s.sync_bn, lean=s.lean, eval_bn=s.eval_bn,
     )
     if runtime.compile:
         supernet = torch.compile(supernet)
@@ -198,6 +198,7 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
     metrics: dict[str, Any] = {
         "val_acc": searcher.history[-1]["val_acc"],
         "val_loss": searcher.history[-1]["val_loss"],
+        "eval_bn": cfg.search.eval_bn,  # BatchNorm statistics behind val_acc: batch | running
         "seed": cfg.seed,
         "epochs": epochs,
         "search_seconds": elapsed,
