@@ -171,7 +171,10 @@ def test_collapse_warning_is_one_line_naming_the_cell():
     found = collapsed_cells(space, all_skip)
     assert list(found) == ["cell"]
     line = collapse_warning(space, "cell", found["cell"], "epoch 3")
-    assert "\n" not in line and "6 parameter-free edges of 6" in line and "epoch 3" in line
+    assert "\n" not in line and line.startswith("collapse: epoch 3, the cell has 6 parameter-free edges of 6 ")
+    darts = create_space("darts")
+    normal = collapse_warning(darts, "normal", {"param_free": 5, "edges": 8, "conv_depth": 1}, "the final genotype")
+    assert normal.startswith("collapse: the final genotype, the normal cell has 5 parameter-free edges of 8 ")
     expert = space.genotype_from_text(
         "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     assert collapsed_cells(space, expert) == {}

@@ -97,9 +97,9 @@ def collapsed_cells(space: SearchSpace, genotype: Any) -> dict[str, dict[str, An
 
 
 def collapse_warning(space: SearchSpace, cell: str, stats: dict[str, Any], where: str) -> str:
-    return (f"collapse: {where} has a {cell} cell with {stats['param_free']} parameter-free edges of "
-            f"{stats['edges']} (threshold {collapse_threshold(space)}, conv depth {stats['conv_depth']}); "
-            "see README, 'The prior'")
+    name = "the cell" if cell == "cell" else f"the {cell} cell"  # NAS-Bench-201's one cell type is called "cell"
+    return (f"collapse: {where}, {name} has {stats['param_free']} parameter-free edges of {stats['edges']} "
+            f"(threshold {collapse_threshold(space)}, conv depth {stats['conv_depth']}); see README, 'The prior'")
 
 
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
