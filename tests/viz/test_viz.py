@@ -17,7 +17,7 @@ from irlas_darts.viz import (
     alpha_heatmap, draw_cell, draw_cell_on, draw_genotype, plot_accuracy_vs_latency, plot_cells_grid, plot_curves,
     save_figure,
 )
-from irlas_darts.viz.cell import R, new_figure
+from irlas_darts.viz.cell import R, _arc_path, _bezier, new_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NB201_WITH_NONE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -124,14 +124,30 @@ def test_nb201_cell_png_and_all_none_cell(tmp_path):
     assert_png(draw_cell(empty, "cell", tmp_path / "b.png"))
 
 
+@pytest.mark.parametrize("rad", [0.0, 0.3, -0.45])
+def test_an_arrow_is_its_arc_cut_at_the_two_node_circles(rad):
+    """The arrow's path is the ``arc3`` curve between the node centres, starting on the first node's circle and
+    ending on the second's (what matplotlib's clipping by the node patches draws)."""
+    p0, p2 = (0.0, 0.0), (3.2, 1.9)
+    path = _arc_path(p0, p2, rad, 0.42, 0.5)
+    start, control, end = path.vertices
+    assert np.hypot(*(start - p0)) == pytest.approx(0.42, abs=1e-6)
+    assert np.hypot(*(end - p2)) == pytest.approx(0.5, abs=1e-6)
+    s = np.linspace(0, 1, 9)[:, None]
+    sub = (1 - s) ** 2 * start + 2 * (1 - s) * s * control + s**2 * end  # the drawn quadratic Bézier
+    full = _bezier(p0, p2, rad, np.linspace(0, 1, 20001))
+    assert np.linalg.norm(sub[:, None] - full[None], axis=-1).min(axis=1).max() < 1e-3  # on the same curve
+
+
 def test_parallel_edges_between_the_same_nodes_are_curved_apart():
     pairs = (("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2))
     g = Genotype(normal=pairs, normal_concat=(2, 3), reduce=pairs, reduce_concat=(2, 3))
-    _, _, drawn = draw_on_fresh_axes(g, "normal")
-    twins = [a for a, (s, d, _) in zip(drawn.arrows, drawn.edges) if (s, d) == (0, 2)]
+    fig, _, drawn = draw_on_fresh_axes(g, "normal")
+    twins = [i for i, (s, d, _) in enumerate(drawn.edges) if (s, d) == (0, 2)]
     assert len(twins) == 2
-    rads = [a.get_connectionstyle().rad for a in twins]
-    assert rads[0] != rads[1]
+    a, b = (arrow_polylines(fig, drawn)[i] for i in twins)  # data units
+    farthest = np.linalg.norm(a[:, None] - b[None], axis=-1).min(axis=1).max()  # a's point farthest from b
+    assert farthest > R, "the two edges 0->2 are drawn on top of each other"
 
 
 def test_draw_genotype_names_files_by_cell(tmp_path):
