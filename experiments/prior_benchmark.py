@@ -322,7 +322,7 @@ def suite_table(suite: str, rows: dict[str, dict[int, dict]], seeds: list[int]) 
 
 def supernet_acc_note(rows: list[dict]) -> str:
     """Which BatchNorm statistics the "supernet acc" column was measured with (``search.eval_bn``)."""
-    counts = collections.Counter(r.get("eval_bn", "running") for r in rows)
+    counts = collections.Counter(r["eval_bn"] for r in rows)
     if len(counts) == 1:
         return f"supernet acc: BatchNorm with the {next(iter(counts))} statistics (`search.eval_bn`)."
     return ("supernet acc: **mixed measures**, " + ", ".join(f"{n} runs with {k} statistics" for k, n in

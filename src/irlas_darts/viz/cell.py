@@ -131,11 +131,15 @@ def _arc3(p0: Pos, p2: Pos, rad: float) -> tuple[np.ndarray, np.ndarray, np.ndar
     return a, (a + b) / 2 + rad * np.array([d[1], -d[0]]), b
 
 
-def _bezier(p0: Pos, p2: Pos, rad: float, ts: np.ndarray) -> np.ndarray:
-    """Points of the ``arc3`` curve at the parameters ``ts``."""
-    a, c, b = _arc3(p0, p2, rad)
+def _quadratic(a: np.ndarray, c: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Points of the quadratic Bézier curve ``a, c, b`` at the parameters ``ts``."""
     ts = ts[:, None]
     return (1 - ts) ** 2 * a + 2 * (1 - ts) * ts * c + ts**2 * b
+
+
+def _bezier(p0: Pos, p2: Pos, rad: float, ts: np.ndarray) -> np.ndarray:
+    """Points of the ``arc3`` curve at the parameters ``ts``."""
+    return _quadratic(*_arc3(p0, p2, rad), ts)
 
 
 def _arc_path(p0: Pos, p2: Pos, rad: float, r0: float, r2: float) -> MplPath:
@@ -145,7 +149,7 @@ def _arc_path(p0: Pos, p2: Pos, rad: float, r0: float, r2: float) -> MplPath:
     a, c, b = _arc3(p0, p2, rad)
 
     def point(t: float) -> np.ndarray:
-        return (1 - t) ** 2 * a + 2 * (1 - t) * t * c + t**2 * b
+        return _quadratic(a, c, b, np.array([t]))[0]
 
     def crossing(center: np.ndarray, r: float, inside_first: bool) -> float:
         lo, hi = 0.0, 1.0  # lo stays on the curve's starting side of the circle, hi on the other
