@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd import gradcheck, gradgradcheck
 
-from irlas_darts.ops import create_op
+from irlas_darts.ops import create_op, lean
 from irlas_darts.ops.lean import (
     MaxPool3x3, bn_relu_depthwise, lean_enabled, phase_depthwise_conv, twice_differentiable, weighted_batch_norm,
 )
@@ -69,6 +69,40 @@ def test_phase_conv_is_twice_differentiable(k):
     f = lambda x, w: phase_depthwise_conv(x, _WithWeight(conv, w))  # noqa: E731
     assert gradcheck(f, (x, w))
     assert gradgradcheck(f, (x, w))
+
+
+@pytest.mark.parametrize("k, size, phases", [(5, 2, True), (5, 8, True), (3, 2, False), (3, 8, False)])
+def test_in_the_dual_pass_the_phases_run_for_the_5x5_kernel(k, size, phases):
+    """Inside the forward-mode pass (``forward_differentiable``) the phase form runs as plain ops for the 5x5 kernel
+    only (where it pays there); either way the primal, the tangent and the gradient of the tangent equal those of
+    the dilated conv."""
+    from torch.autograd import forward_ad
+
+    from irlas_darts.ops.forward_mode import forward_differentiable
+
+    torch.manual_seed(0)
+    conv = dilated(4, k, 1)
+    v = torch.randn_like(conv.weight)
+    x = torch.randn(3, 4, size, size, dtype=D)
+    g = torch.randn(3, 4, size, size, dtype=D)
+
+    def tangent_of(form):
+        xi = x.clone().requires_grad_()
+        with twice_differentiable(), forward_differentiable(), forward_ad.dual_level():
+            out = form(xi, _WithWeight(conv, forward_ad.make_dual(conv.weight.detach(), v)))
+            primal, tangent = forward_ad.unpack_dual(out)
+        return (primal, tangent, *torch.autograd.grad((tangent * g).sum(), [xi]))
+
+    ran = []
+    original = lean._phase_conv
+    lean._phase_conv = lambda *a: ran.append(1) or original(*a)
+    try:
+        ours = tangent_of(phase_depthwise_conv)
+    finally:
+        lean._phase_conv = original
+    assert bool(ran) is phases
+    for a, b in zip(ours, tangent_of(lambda xi, c: c(xi))):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 class _WithWeight:

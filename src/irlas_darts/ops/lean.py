@@ -6,7 +6,8 @@
   pixels of phase ``(p, q)``, so the op is the plain conv of each phase (``pixel_unshuffle`` puts the phases in
   channels); with stride 2 only phase (0, 0) is read. Same products and sums, in another memory order. The phases
   are recomputed in backward from the input, which the caller keeps anyway (it is the edge's shared ``relu(x)``),
-  instead of being kept as a second copy.
+  instead of being kept as a second copy. The exact product's forward-mode pass runs the phase form as plain ops,
+  for the 5x5 kernel only.
 - ``MaxPool3x3``: max pooling that recomputes its argmax indices in backward instead of keeping them (they
   are int64: twice the size of the pooled output).
 - ``weighted_batch_norm``: ``w * bn(z)`` for an affine-free ``bn`` (how every supernet op ends and is weighted),
@@ -81,8 +82,13 @@ def phase_depthwise_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
     if square and d == 2 and pad == k - 1 and conv.groups == x.shape[1] == conv.out_channels:
         if s == 2:
             return F.conv2d(x[:, :, ::2, ::2], conv.weight, padding=(k - 1) // 2, groups=x.shape[1])
-        if s == 1 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0 and not _under_torch_func():
-            return _PhaseDepthwise.apply(x, conv.weight)
+        if s == 1 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
+            if not _under_torch_func():
+                return _PhaseDepthwise.apply(x, conv.weight)
+            if k >= 5:
+                # A forward-mode pass runs plain ops, where the phases cost copies of the input and of its tangent:
+                # they pay for the 5x5 kernel (9x9 dilated), not for the 3x3 (experiments/bench_dilated.py).
+                return _phase_conv(x, conv.weight, k)
     return conv(x)
 
 
