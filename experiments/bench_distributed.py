@@ -95,7 +95,7 @@ def launch(args: argparse.Namespace, nproc: int) -> dict:
                "--layers", str(args.layers), "--order", args.order,
                "--threads-per-process", str(args.threads_per_process)] + (["--sync-bn"] if args.sync_bn else [])
         threads = str(args.threads_per_process or max(args.threads // nproc, 1)) if args.device == "cpu" else "1"
-        subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS=threads,
+        subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS=threads, TMPDIR=tmp,
                                                  PYTHONPATH=str(ROOT / "src")))
         return json.loads(out.read_text())
 

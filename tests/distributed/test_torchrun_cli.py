@@ -23,8 +23,9 @@ FAST = ["dataset=synthetic", "space=nb201", "logger.progress=false", "runtime.th
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed")]
 
 
-def env() -> dict[str, str]:
-    e = dict(os.environ, PYTHONPATH=str(ROOT / "src"), WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+def env(tmp: Path) -> dict[str, str]:
+    """The launch environment; ``TMPDIR`` in the test's folder, where torchrun's agent leaves its log folder."""
+    e = dict(os.environ, PYTHONPATH=str(ROOT / "src"), WANDB_MODE="disabled", OMP_NUM_THREADS="1", TMPDIR=str(tmp))
     e.pop("HYDRA_FULL_ERROR", None)
     return e
 
@@ -56,9 +57,9 @@ def test_kill_one_rank_then_resume_under_torchrun_equals_an_uninterrupted_run(tm
     # imports); the cut one is watched as before, and a slower start only widens the window to kill it in.
     whole, cut, whole_log = tmp_path / "whole", tmp_path / "cut", tmp_path / "whole.log"
     with open(whole_log, "w") as log_file:
-        whole_proc = subprocess.Popen(torchrun_cmd(*FAST, f"hydra.run.dir={whole}"), env=env(), cwd=ROOT,
+        whole_proc = subprocess.Popen(torchrun_cmd(*FAST, f"hydra.run.dir={whole}"), env=env(tmp_path), cwd=ROOT,
                                       stdout=log_file, stderr=subprocess.STDOUT)
-    proc = subprocess.Popen(torchrun_cmd(*FAST, f"hydra.run.dir={cut}"), env=env(), cwd=ROOT,
+    proc = subprocess.Popen(torchrun_cmd(*FAST, f"hydra.run.dir={cut}"), env=env(tmp_path), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, killed = time.time() + 240, None
@@ -90,7 +91,7 @@ def test_kill_one_rank_then_resume_under_torchrun_equals_an_uninterrupted_run(tm
     assert 1 <= done < 3
 
     res = subprocess.run(torchrun_cmd(*FAST, f"hydra.run.dir={cut}", "resume=true"), capture_output=True,
-                         text=True, env=env(), cwd=ROOT, timeout=300)
+                         text=True, env=env(tmp_path), cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"at epoch {done}" in res.stdout + res.stderr
     resumed = json.loads((cut / "metrics.json").read_text())
