@@ -135,7 +135,8 @@ TABLE = [
     ("irlas-search", [*SEARCH, "device=tpu"], ["device='tpu'", "auto, cpu, cuda"]),
     pytest.param("irlas-search", [*SEARCH, "device=cuda"], ["device=cuda", "no CUDA"], marks=NO_CUDA),
     # data files
-    ("irlas-search", ["dataset=cifar10", "dataset.root={empty_dir}/nowhere"], ["nowhere", "data_batch_1"]),
+    ("irlas-search", ["dataset=cifar10", "dataset.root={empty_dir}/nowhere"], ["nowhere", "data_batch_1",
+                                                                              "dataset.root=<folder>"]),
     ("irlas-search", ["dataset=mnist", "dataset.root={idx_root}", "runtime.threads=1"], ["mnist"]),
     # output directory
     ("irlas-search", [*SEARCH, "hydra.run.dir={plain_file}/run"], ["a_file", "hydra.run.dir"]),
@@ -177,7 +178,8 @@ TABLE = [
     ("irlas-eval", [*EVAL, "dataset.limit=0"], ["dataset.limit=0"]),
     ("irlas-eval", [*EVAL, "dataset.weight_fraction=0.3"], ["dataset.weight_fraction", "irlas-search"]),
     ("irlas-eval", [*EVAL, "eval.batch_size=1000"], ["eval.batch_size=1000", "256 images"]),
-    ("irlas-eval", ["dataset=cifar10", "dataset.root={empty_dir}/nowhere", "eval.epochs=1"], ["nowhere"]),
+    ("irlas-eval", ["dataset=cifar10", "dataset.root={empty_dir}/nowhere", "eval.epochs=1"],
+     ["nowhere", "dataset.root=<folder>"]),
     ("irlas-eval", [*EVAL, "hydra.run.dir={plain_file}/run"], ["a_file"]),
     ("irlas-eval", [*EVAL, "genotype=DARTS_V2", "benchmark.table={bad_table}"], ["benchmark.table", "DARTS"]),
     ("irlas-eval", [*EVAL, "genotype={nb_genotype}", "benchmark.table={pickle_table}"], ["allow_pickle"]),

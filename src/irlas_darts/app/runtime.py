@@ -12,6 +12,7 @@ import logging
 import platform
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .. import __version__
-from ..data import Dataset, load_dataset
+from ..data import Dataset, DatasetError, load_dataset
 from .config import ConfigError, validate_shared
 
 log = logging.getLogger("irlas_darts")
@@ -90,6 +91,10 @@ def load_data(ds: DictConfig, device: torch.device) -> Dataset:
         dataset = load_dataset(ds.name, ds.root, device=device, max_train=ds.limit, **options)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"dataset.options: {err}") from None
+    except DatasetError as err:
+        if ds.root is None or not Path(str(ds.root)).is_dir():  # the loader names the layout; the fix is the key
+            raise DatasetError(f"{err}; point dataset.root=<folder> at the files") from None
+        raise
     shape, expected = list(dataset.input_shape), [int(v) for v in ds.shape]
     if shape != expected:
         raise ConfigError(f"dataset.shape={expected} does not match the {ds.name} data's {shape}; "
