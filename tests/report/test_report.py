@@ -157,6 +157,15 @@ def test_sample_std_and_single_value_formatting(sweep):
     assert format_stat(build_report(root).group("none").stats["params"], "count").endswith("k")
 
 
+def test_a_std_takes_its_means_form():
+    """A percentage's std is a percentage (two decimals) though it is small, a fraction's has four."""
+    from irlas_darts.report.columns import Stat
+
+    assert format_stat(Stat(88.2134, 0.32811, 2), "acc") == "88.21 ± 0.33"
+    assert format_stat(Stat(0.8821, 0.0328, 2), "acc") == "0.8821 ± 0.0328"
+    assert format_stat(Stat(88.2134, 2.5, 2), "acc") == "88.21 ± 2.50"
+
+
 def test_report_lists_missing_jobs_and_writes_markdown_and_pngs(sweep):
     root, _ = sweep
     report = build_report(root)

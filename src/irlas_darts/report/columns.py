@@ -145,12 +145,13 @@ class Stat:
 _SI = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
-def format_value(x: float, kind: str, scale: tuple[float, str] | None = None) -> str:
+def format_value(x: float, kind: str, scale: tuple[float, str] | None = None, like: float | None = None) -> str:
+    """``x`` as text; ``like``: the value whose form ``x`` takes (a mean's, for its std: a fraction or a percentage)."""
     if kind == "count":
         div, suffix = scale or (1.0, "")
         return f"{x / div:.3g}{suffix}" if suffix else f"{x:.0f}"
     if kind == "acc":
-        return f"{x:.4f}" if abs(x) <= 1.5 else f"{x:.2f}"
+        return f"{x:.4f}" if abs(x if like is None else like) <= 1.5 else f"{x:.2f}"
     if kind == "seconds":
         return f"{x:.1f}"
     if kind == "small":
@@ -163,6 +164,6 @@ def format_stat(stat: Stat | None, kind: str = "float", n: int | None = None) ->
     if stat is None:
         return ""
     scale = next(((d, s) for d, s in _SI if abs(stat.mean) >= d), None) if kind == "count" else None
-    std = STD_NONE if stat.std is None else format_value(stat.std, kind, scale)
+    std = STD_NONE if stat.std is None else format_value(stat.std, kind, scale, like=stat.mean)
     text = f"{format_value(stat.mean, kind, scale)} ± {std}"
     return text + (f" ({stat.n})" if n is not None and stat.n < n else "")
