@@ -37,6 +37,7 @@ def test_an_nb201_search_reports_accuracy_percentile_and_the_curve_by_default(tm
     arch = metrics["arch_str"]
     assert metrics["benchmark"] == table.lookup(arch)
     assert metrics["benchmark_percentile"] == {"cifar10_valid_acc": table.percentile(arch)}
+    assert metrics["benchmark_rank"] == {"cifar10_valid_acc": table.rank(arch)}
     assert json.loads((tmp_path / "metrics.json").read_text())["benchmark_percentile"] == metrics["benchmark_percentile"]
     rows = history(tmp_path)
     assert len(rows) == 2

@@ -44,6 +44,10 @@ def test_percentile_orders_cells_like_their_accuracy(packaged):
     assert pct == sorted(pct) and all(0 < p < 100 for p in pct)
     assert packaged.percentile(best_arch) > 99.99 and packaged.percentile(ALL_SKIP) < packaged.percentile(EXPERT)
     assert packaged.percentile(NB201Genotype.from_arch_str(EXPERT)) == packaged.percentile(EXPERT)
+    ranks = [packaged.rank(a) for a in by_acc]
+    assert ranks == sorted(ranks, reverse=True) and packaged.rank(best_arch) == 1
+    assert ranks[0] == 1 + sum(v["cifar10_valid_acc"] > packaged.lookup(by_acc[0])["cifar10_valid_acc"]
+                               for v in packaged.rows.values())
 
 
 def test_ties_count_half(tmp_path):
@@ -56,6 +60,7 @@ def test_ties_count_half(tmp_path):
     table = load_table(path)
     assert table.percentile(archs[0]) == 25.0  # 4 tied at the bottom of 8: half of them below
     assert table.percentile(archs[7]) == 75.0
+    assert table.rank(archs[7]) == 1 and table.rank(archs[0]) == 5  # tied cells share a rank
 
 
 def test_a_partial_table_is_refused_with_the_count_and_an_example(tmp_path):

@@ -63,15 +63,18 @@ class Benchmarks:
         return None if self.table is None else self.table.lookup(genotype_text)[self.table.accuracy_columns[0]]
 
     def final(self, genotype: Any) -> dict[str, Any]:
-        """``benchmark`` (accuracies) and ``benchmark_percentile`` (rank among all cells, %) for metrics.json."""
+        """``benchmark`` (accuracies), ``benchmark_percentile`` (share of all cells below, %) and ``benchmark_rank``
+        (1 = the best cell) for metrics.json."""
         out: dict[str, Any] = {"benchmark": {}}
         if self.table is not None:
             table = self.table
             out["benchmark"].update(table.lookup(genotype))
             out["benchmark_percentile"] = {c: table.percentile(genotype, c) for c in table.accuracy_columns}
+            out["benchmark_rank"] = {c: table.rank(genotype, c) for c in table.accuracy_columns}
             column = table.accuracy_columns[0]
-            log.info("benchmark: %s %.2f, above %.1f%% of the %d cells (%s)", column, out["benchmark"][column],
-                     out["benchmark_percentile"][column], len(table), table.path.name)
+            log.info("benchmark: %s %.2f, rank %d of the %d cells, above %.2f%% of them (%s)", column,
+                     out["benchmark"][column], out["benchmark_rank"][column], len(table),
+                     out["benchmark_percentile"][column], table.path.name)
         if self.nats is not None:
             scores = self.nats.scores(genotype)
             out["benchmark"].update({NATS_PREFIX + k: v for k, v in scores.items()})

@@ -104,6 +104,13 @@ class BenchmarkTable:
         ties = bisect.bisect_right(values, value) - below
         return 100.0 * (below + 0.5 * ties) / len(values)
 
+    def rank(self, arch: str | NB201Genotype, column: str | None = None) -> int:
+        """1 + the number of the table's cells that score above ``arch`` in ``column`` (tied cells share a rank):
+        near the top, where a percentile rounds to 100, the rank still tells the cells apart."""
+        column = column or self.accuracy_columns[0]
+        values = self._sorted(column)
+        return 1 + len(values) - bisect.bisect_right(values, self.lookup(arch)[column])
+
     def best(self, column: str | None = None) -> tuple[str, float]:
         """The cell with the highest value of ``column`` and that value."""
         column = column or self.accuracy_columns[0]
