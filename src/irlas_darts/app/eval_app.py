@@ -45,8 +45,9 @@ def run_eval(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         metrics.update(bench.final(genotype))
         write_json(Path(run_dir) / "metrics.json", metrics)
     lat = metrics["latency_ms"]
-    log.info("%s | params %.3fM (+%.3fM aux) | %.1fM multiply-adds | latency %s | test_acc %s",
-             genotype.to_text(), metrics["params"] / 1e6, metrics["params_aux"] / 1e6, metrics["flops"] / 1e6,
+    aux = f" (+{metrics['params_aux'] / 1e6:.3f}M aux)" if metrics["params_aux"] else ""  # NB201 nets have none
+    log.info("%s | params %.3fM%s | %.1fM multiply-adds | latency %s | test_acc %s",
+             genotype.to_text(), metrics["params"] / 1e6, aux, metrics["flops"] / 1e6,
              ", ".join(f"{k} {v:.2f} ms" for k, v in lat.items()),
              f"{metrics['test_acc']:.4f}" if "test_acc" in metrics else "-")
     return metrics
