@@ -86,11 +86,16 @@ def test_search_through_the_cli_writes_every_output(finished, space):
 
 
 @pytest.mark.slow
-def test_same_seed_same_genotype_and_metrics(tmp_path):
+def test_same_seed_same_genotype_and_metrics(tmp_path, caplog):
+    """Two runs of one config agree; the second, into the first's folder without resume=true, says that it starts
+    that search over."""
     cfg = compose_search(*FAST, "search.epochs=2")
     a = run_search(cfg, tmp_path / "a")
-    b = run_search(cfg, tmp_path / "b")
+    assert "already holds a search" not in caplog.text
+    b = run_search(cfg, tmp_path / "a")
     assert a["genotype"] == b["genotype"] and a["val_acc"] == b["val_acc"] and a["alphas"] == b["alphas"]
+    warned = [r for r in caplog.records if "already holds a search" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING" and "resume=true" in warned[0].getMessage()
 
 
 @pytest.mark.slow

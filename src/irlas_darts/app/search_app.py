@@ -168,6 +168,9 @@ def _run_search(cfg: DictConfig, run_dir: Path, runtime: Runtime, ctx: dist.Dist
             log.info("resumed from %s at epoch %d", checkpoint, searcher.epoch)
         else:
             log.warning("resume=true but %s does not exist; starting from epoch 0", checkpoint)
+    elif main and checkpoint.is_file():
+        log.warning("%s already holds a search (checkpoint.pt): starting it over, its outputs are replaced as this "
+                    "run writes its own; resume=true would continue it", run_dir)
 
     tracker = Tracker(cfg, run_dir, enabled=main)
     elapsed = sum(row["seconds"] for row in searcher.history)
