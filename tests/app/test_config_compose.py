@@ -103,3 +103,15 @@ def test_launcher_configs_compose(launcher, target):
         assert cfg.hydra.launcher.n_jobs == 2
     else:
         assert cfg.hydra.launcher.gpus_per_node == 1
+
+
+@pytest.mark.parametrize("app", ["irlas_search", "irlas_eval"])
+def test_help_names_the_app_and_shows_examples(app):
+    """``--help`` (Hydra's help template) opens with what the program is and ends with runnable examples."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(app, return_hydra_config=True)
+    help_cfg = cfg.hydra.help
+    assert help_cfg.header.startswith(f"{app.replace('_', '-')} (irlas_darts):")
+    assert "irlas-search space=nb201" in help_cfg.footer and "--hydra-help" in help_cfg.footer
+    assert "$APP_CONFIG_GROUPS" in help_cfg.template and "$CONFIG" in help_cfg.template
